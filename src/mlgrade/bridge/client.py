@@ -1,0 +1,222 @@
+"""Grader-side half of the bridge: the ``nb`` fixture graders use to question the kernel.
+
+Each request runs as a hidden cell (no history) under its own timeout; the answer comes back
+as plain data and is decoded strictly in this process. Failures that are the learner's
+(missing name, exception, timeout, dead kernel, unsupported or invalid value) raise
+:class:`LearnerFailure`, an ``AssertionError``: the test fails with a learner-facing message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbformat.v4 import new_code_cell
+
+from mlgrade.bridge import harness
+from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_file, read_regular_file, strict_json
+from mlgrade.kernel import KernelSession
+
+_HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
+_INSTALL = (
+    "import sys as _s, types as _t\n"
+    "_m = _t.ModuleType('_mlgrade_harness')\n"
+    "exec(compile({src!r}, '<mlgrade-harness>', 'exec'), _m.__dict__)\n"
+    "_s.modules['_mlgrade_harness'] = _m\n"
+    "del _s, _t, _m\n"
+)
+_REQUEST = "__import__('sys').modules['_mlgrade_harness'].request({payload!r})"
+
+
+class LearnerFailure(AssertionError):
+    """The learner's code did not give a usable answer; the message is learner-facing."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A handle on an object kept alive in the kernel (``keep=True``), e.g. a fitted model."""
+
+    id: str
+    type: str
+
+    def attr(self, path: str) -> Target:
+        return Target(ref=self.id, path=path)
+
+
+@dataclass(frozen=True)
+class Target:
+    ref: str | None = None
+    path: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ref": self.ref, "path": self.path} if self.ref else {"path": self.path}
+
+    def label(self) -> str:
+        return self.path or "the object"
+
+
+@dataclass(frozen=True)
+class Expr:
+    """Grader-written code evaluated in the kernel to build an argument (e.g. a lambda)."""
+
+    code: str
+
+
+def _as_target(target: str | Ref | Target) -> Target:
+    if isinstance(target, Target):
+        return target
+    if isinstance(target, Ref):
+        return Target(ref=target.id)
+    return Target(path=target)
+
+
+def encode_arg(value: Any) -> dict[str, Any]:
+    if isinstance(value, Expr):
+        return {"t": "expr", "code": value.code}
+    if isinstance(value, Ref):
+        return {"t": "ref", "id": value.id}
+    return harness.encode(value)
+
+
+class Notebook:
+    """The learner's executed notebook, as graders see it (the ``nb`` fixture)."""
+
+    def __init__(self, session: KernelSession, call_timeout: float, max_result_bytes: int,
+                 grading_deadline: float) -> None:
+        self._session = session
+        self.call_timeout = call_timeout
+        self.max_result_bytes = max_result_bytes
+        self._deadline = grading_deadline
+        self._installed = False
+        self._calls = 0
+
+    @property
+    def job_dir(self) -> Path:
+        """The kernel's working directory: graders may put input files here."""
+        return self._session.job_dir
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _run(self, source: str, timeout: float, what: str) -> list[Any]:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise LearnerFailure(f"grading ran out of time before checking {what}.")
+        cell = new_code_cell(source)
+        self._calls += 1
+        outcome = self._session.run(cell, -1, min(timeout, left), store_history=False,
+                                    output_cap=self.max_result_bytes)
+        if outcome.status == "timeout":
+            raise LearnerFailure(f"{what} took longer than {min(timeout, left):.0f} s and was stopped "
+                                 "(an infinite loop, or much slower code than needed?).")
+        if outcome.status == "dead":
+            raise LearnerFailure(f"the kernel died while checking {what} "
+                                 "(os._exit, a crash, or too much memory).")
+        return outcome.outputs
+
+    def _ensure_harness(self) -> None:
+        if not self._installed:
+            outputs = self._run(_INSTALL.format(src=_HARNESS_SOURCE), self.call_timeout, "the notebook")
+            if any(o.get("output_type") == "error" for o in outputs):
+                raise LearnerFailure("the grader could not talk to your kernel; "
+                                     "did a cell replace Python built-ins or modules?")
+            self._installed = True
+
+    def _request(self, req: dict[str, Any], what: str, timeout: float | None = None) -> Any:
+        self._ensure_harness()
+        payload = json.dumps(req, allow_nan=False)
+        outputs = self._run(_REQUEST.format(payload=payload), timeout or self.call_timeout, what)
+        docs = [o["data"][harness.MIME] for o in outputs
+                if o.get("output_type") == "display_data" and harness.MIME in o.get("data", {})]
+        if len(docs) != 1 or not isinstance(docs[0], str):
+            raise LearnerFailure(f"no readable answer came back for {what}.")
+        try:
+            answer = strict_json(docs[0], self.max_result_bytes)
+            if not isinstance(answer, dict):
+                raise DecodeError("not an object")
+            status = answer.get("status")
+            if status == "ok":
+                return decode_value(answer.get("value"), self.max_result_bytes)
+        except DecodeError as exc:
+            raise LearnerFailure(f"the value of {what} could not be read back ({exc}).") from None
+        if status == "missing":
+            raise LearnerFailure(f"`{req['target'].get('path') or what}` is not defined: "
+                                 "did you complete and run its cell?")
+        if status == "raised":
+            ename, evalue = str(answer.get("ename")), str(answer.get("evalue", ""))[:300]
+            if ename == "NotImplementedError":
+                raise LearnerFailure(f"{what} is not implemented yet (it raises NotImplementedError): "
+                                     "replace the `raise NotImplementedError` line with your code.")
+            raise LearnerFailure(f"{what} raised {ename}" + (f": {evalue}" if evalue else "."))
+        if status == "unsupported":
+            raise LearnerFailure(f"{what} returned a value mlgrade cannot read back "
+                                 f"({str(answer.get('detail'))[:200]}); return numbers, lists, "
+                                 "dicts, NumPy arrays or pandas objects.")
+        raise LearnerFailure(f"the grader could not check {what} ({status}).")
+
+    # -- the grader API --------------------------------------------------------------------
+    def has(self, name: str | Ref | Target) -> bool:
+        """Whether ``name`` (a dotted path such as ``"model.predict"``) exists."""
+        target = _as_target(name)
+        return bool(self._request({"op": "has", "target": target.to_json()}, f"`{target.label()}`"))
+
+    def get(self, name: str | Ref | Target) -> Any:
+        """The value of a variable (or attribute path), as plain data."""
+        target = _as_target(name)
+        return self._request({"op": "get", "target": target.to_json()}, f"`{target.label()}`")
+
+    def call(self, target: str | Ref | Target, *args: Any, timeout: float | None = None,
+             keep: bool = False, **kwargs: Any) -> Any:
+        """Call a learner function or method with grader-chosen arguments.
+
+        With ``keep=True`` the result stays in the kernel and a :class:`Ref` comes back, so a
+        grader can fit a learner's estimator and call its methods later.
+        """
+        tgt = _as_target(target)
+        req = {"op": "call", "target": tgt.to_json(), "keep": keep,
+               "args": [encode_arg(a) for a in args],
+               "kwargs": {k: encode_arg(v) for k, v in kwargs.items()}}
+        return self._request(req, f"`{tgt.label()}(...)`", timeout)
+
+    def describe(self, target: str | Ref | Target) -> dict[str, Any]:
+        """A small description: type, mro, shape, dtype, len, Pipeline steps, params, signature."""
+        tgt = _as_target(target)
+        info = self._request({"op": "describe", "target": tgt.to_json()}, f"`{tgt.label()}`")
+        if not isinstance(info, dict):
+            raise LearnerFailure(f"could not describe `{tgt.label()}`.")
+        return info
+
+    def eval(self, code: str, *, timeout: float | None = None, keep: bool = False,
+             what: str = "the answer", **inputs: Any) -> Any:
+        """Evaluate grader-written code in the kernel. ``ns`` is the learner's namespace and
+        each keyword is an input; an expression's value, or the variable ``result``, comes back."""
+        req = {"op": "eval", "code": code, "keep": keep,
+               "inputs": {k: encode_arg(v) for k, v in inputs.items()}}
+        return self._request(req, what, timeout)
+
+    def drop(self, ref: Ref) -> None:
+        """Forget a kept object."""
+        self._request({"op": "drop", "target": {"ref": ref.id}}, "cleanup")
+
+    def read_file(self, relpath: str, max_bytes: int = 16 * 1024 * 1024) -> bytes:
+        """Bytes of a file the learner's code wrote in the job folder (no links, no FIFOs)."""
+        path = self._inside(relpath)
+        try:
+            return read_regular_file(path, max_bytes)
+        except DecodeError as exc:
+            raise LearnerFailure(f"`{relpath}` could not be read ({exc}).") from None
+
+    def read_npy(self, relpath: str) -> Any:
+        """An array the learner's code saved with ``np.save`` in the job folder, read strictly."""
+        path = self._inside(relpath)
+        try:
+            return read_npy_file(path, self.max_result_bytes)
+        except DecodeError as exc:
+            raise LearnerFailure(f"`{relpath}` could not be read ({exc}).") from None
+
+    def _inside(self, relpath: str) -> Path:
+        path = (self.job_dir / relpath)
+        if ".." in Path(relpath).parts or Path(relpath).is_absolute():
+            raise ValueError(f"grader asked for a path outside the job folder: {relpath!r}")
+        return path

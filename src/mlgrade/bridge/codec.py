@@ -1,0 +1,218 @@
+"""Grader-side strict reader for everything that comes back from the learner's kernel.
+
+Anything the kernel reports is learner-controlled, so it is read as data and nothing else:
+strict JSON (no NaN/Infinity literals, duplicate keys rejected, size and depth caps) and
+``.npy`` through a reader that checks the header against the payload and only admits plain
+dtypes, with ``allow_pickle=False``. Values become ordinary Python, NumPy and pandas objects
+built by the grader, so a learner object with a lying ``__eq__`` can never reach a comparison.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ALLOWED_KINDS = "biufcUSMm"  # bool, ints, floats, complex, str/bytes, datetime/timedelta
+MAX_DEPTH = 40
+
+
+class DecodeError(ValueError):
+    """The kernel's answer is not valid plain data; the test fails closed."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise DecodeError(f"non-standard JSON constant {name}")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DecodeError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def strict_json(text: str | bytes, max_bytes: int) -> Any:
+    """Parse JSON strictly: size cap, no NaN/Infinity, no duplicate keys, bounded depth."""
+    if len(text) > max_bytes:
+        raise DecodeError(f"answer is {len(text)} bytes, over the {max_bytes}-byte cap")
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise DecodeError("answer is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"answer is not valid JSON ({exc.msg})") from None
+
+
+def read_npy_bytes(data: bytes, max_bytes: int) -> np.ndarray:
+    """Read a ``.npy`` payload strictly: plain dtype, header consistent with the payload size."""
+    if len(data) > max_bytes:
+        raise DecodeError(f"array is {len(data)} bytes, over the {max_bytes}-byte cap")
+    buf = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(buf)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(buf)
+        else:
+            raise DecodeError(f"unsupported .npy version {version}")
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(f"bad .npy header ({exc})") from None
+    if dtype.hasobject or dtype.kind not in ALLOWED_KINDS or dtype.fields is not None:
+        raise DecodeError(f"arrays of dtype {dtype} are not accepted")
+    count = 1
+    for dim in shape:
+        if not isinstance(dim, int) or dim < 0:
+            raise DecodeError("bad .npy shape")
+        count *= dim
+    if buf.tell() + count * dtype.itemsize != len(data):
+        raise DecodeError(".npy header does not match the payload size")
+    buf.seek(0)
+    try:
+        array = np.load(buf, allow_pickle=False)
+    except Exception as exc:
+        raise DecodeError(f"unreadable .npy ({exc})") from None
+    return np.asarray(array)
+
+
+def read_npy_file(path: Path, max_bytes: int) -> np.ndarray:
+    """Read a ``.npy`` file the learner's code wrote, refusing links, FIFOs and devices."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise DecodeError(f"cannot open {path.name} ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DecodeError(f"{path.name} is not a regular file")
+        if st.st_size > max_bytes:
+            raise DecodeError(f"{path.name} is over the {max_bytes}-byte cap")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    return read_npy_bytes(data, max_bytes)
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """Bytes of a file the learner's code wrote, refusing links, FIFOs and oversize files."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise DecodeError(f"cannot open {path.name} ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DecodeError(f"{path.name} is not a regular file")
+        if st.st_size > max_bytes:
+            raise DecodeError(f"{path.name} is over the {max_bytes}-byte cap")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(max_bytes + 1)[:max_bytes]
+    finally:
+        os.close(fd)
+
+
+def _b64(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise DecodeError("expected base64 text")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise DecodeError("bad base64") from None
+
+
+def _field(doc: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    value = doc.get(key)
+    if not isinstance(value, kind):
+        raise DecodeError(f"field {key!r} has the wrong type")
+    return value
+
+
+def decode_value(doc: Any, max_bytes: int, depth: int = 0) -> Any:
+    """Turn a tagged plain-data document into grader-built Python/NumPy/pandas values."""
+    if depth > MAX_DEPTH:
+        raise DecodeError("value is nested too deeply")
+    if not isinstance(doc, dict) or not isinstance(doc.get("t"), str):
+        raise DecodeError("malformed value")
+    tag = doc["t"]
+    sub = depth + 1
+    if tag == "none":
+        return None
+    if tag == "bool":
+        return bool(_field(doc, "v", bool))
+    if tag == "int":
+        raw = doc.get("v")
+        if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+            raise DecodeError("bad int")
+        try:
+            return int(raw)
+        except ValueError:
+            raise DecodeError("bad int") from None
+    if tag == "float":
+        raw = doc.get("v")
+        if isinstance(raw, str) and raw in ("nan", "inf", "-inf"):
+            return float(raw)
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise DecodeError("bad float")
+        return float(raw)
+    if tag == "str":
+        return str(_field(doc, "v", str))
+    if tag == "bytes":
+        return _b64(doc.get("b64"))
+    if tag in ("list", "tuple", "set"):
+        items = [decode_value(v, max_bytes, sub) for v in _field(doc, "items", list)]
+        if tag == "set":
+            try:
+                return set(items)
+            except TypeError:
+                raise DecodeError("unhashable set item") from None
+        return tuple(items) if tag == "tuple" else items
+    if tag == "dict":
+        out: dict[Any, Any] = {}
+        for pair in _field(doc, "items", list):
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise DecodeError("bad dict item")
+            key = decode_value(pair[0], max_bytes, sub)
+            try:
+                out[key] = decode_value(pair[1], max_bytes, sub)
+            except TypeError:
+                raise DecodeError("unhashable dict key") from None
+        return out
+    if tag in ("ndarray", "tensor"):
+        return read_npy_bytes(_b64(doc.get("npy")), max_bytes)
+    if tag == "dataframe":
+        import pandas as pd
+
+        columns = [decode_value(c, max_bytes, sub) for c in _field(doc, "columns", list)]
+        data = [decode_value(c, max_bytes, sub) for c in _field(doc, "data", list)]
+        index = decode_value(doc.get("index"), max_bytes, sub)
+        if len(columns) != len(data) or any(len(col) != len(index) for col in data):
+            raise DecodeError("inconsistent DataFrame")
+        frame = pd.DataFrame({i: col for i, col in enumerate(data)}, index=pd.Index(index))
+        frame.columns = pd.Index(columns, dtype=object)
+        return frame
+    if tag == "series":
+        import pandas as pd
+
+        values = decode_value(doc.get("values"), max_bytes, sub)
+        index = decode_value(doc.get("index"), max_bytes, sub)
+        if len(values) != len(index):
+            raise DecodeError("inconsistent Series")
+        return pd.Series(values, index=pd.Index(index), name=decode_value(doc.get("name"), max_bytes, sub))
+    if tag == "ref":
+        from mlgrade.bridge.client import Ref
+
+        return Ref(id=str(_field(doc, "id", str)), type=str(_field(doc, "type", str)))
+    raise DecodeError(f"unknown value tag {tag!r}")

@@ -1,0 +1,300 @@
+"""Kernel-side half of the bridge. Its *source* is sent into the learner's kernel after the
+notebook ran; it is never imported there from the package.
+
+It applies the learner's objects to inputs the grader sends and publishes the result as a
+plain-data document (see ``docs/bridge.md``) under a private MIME type. Nothing here is
+trusted by the grader: the grader re-reads every answer strictly (``mlgrade.bridge.codec``).
+The ``encode`` function is also used by the grader process to send arguments.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import sys
+from typing import Any
+
+MIME = "application/x.mlgrade.result"
+MAX_DEPTH = 32
+MAX_ITEMS = 2_000_000
+
+
+class Unsupported(TypeError):
+    """A value that has no plain-data encoding."""
+
+
+def _npy_b64(array: Any) -> str:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _float(value: float) -> dict[str, Any]:
+    if value != value:
+        return {"t": "float", "v": "nan"}
+    if value in (float("inf"), float("-inf")):
+        return {"t": "float", "v": "inf" if value > 0 else "-inf"}
+    return {"t": "float", "v": value}
+
+
+def _array(array: Any, depth: int, budget: list[int]) -> dict[str, Any]:
+    """ndarray -> npy when its dtype is plain, else an element list (object/str columns)."""
+    if array.dtype.hasobject:
+        return {"t": "list", "items": [encode(v, depth + 1, budget) for v in array.tolist()]}
+    if array.dtype.kind not in "biufcUSMm":
+        raise Unsupported(f"arrays of dtype {array.dtype} cannot be sent back")
+    return {"t": "ndarray", "npy": _npy_b64(array)}
+
+
+def encode(value: Any, depth: int = 0, budget: list[int] | None = None) -> dict[str, Any]:
+    """Encode ``value`` as a tagged, JSON-ready document; raise ``Unsupported`` otherwise."""
+    budget = [MAX_ITEMS] if budget is None else budget
+    budget[0] -= 1
+    if depth > MAX_DEPTH or budget[0] < 0:
+        raise Unsupported("the value is nested too deeply or has too many items")
+    if value is None:
+        return {"t": "none"}
+    if isinstance(value, bool):
+        return {"t": "bool", "v": value}
+    if isinstance(value, int):
+        return {"t": "int", "v": str(value)} if abs(value) >= 2**53 else {"t": "int", "v": value}
+    if isinstance(value, float):
+        return _float(float(value))
+    if isinstance(value, str):
+        return {"t": "str", "v": str(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"t": "bytes", "b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if type(value) in (list, tuple, set, frozenset):
+        tag = {list: "list", tuple: "tuple", set: "set", frozenset: "set"}[type(value)]
+        items = sorted(value, key=repr) if tag == "set" else value
+        return {"t": tag, "items": [encode(v, depth + 1, budget) for v in items]}
+    if type(value) is dict:
+        return {
+            "t": "dict",
+            "items": [[encode(k, depth + 1, budget), encode(v, depth + 1, budget)] for k, v in value.items()],
+        }
+    np = sys.modules.get("numpy")
+    if np is not None:
+        if isinstance(value, np.generic):
+            return encode(value.item(), depth, budget)
+        if isinstance(value, np.ndarray):
+            return _array(np.asarray(value), depth, budget)
+    pd = sys.modules.get("pandas")
+    if pd is not None:
+        if isinstance(value, pd.DataFrame):
+            columns = [encode(c, depth + 1, budget) for c in value.columns]
+            data = [_array(value[c].to_numpy(), depth + 1, budget) for c in value.columns]
+            index = _array(value.index.to_numpy(), depth + 1, budget)
+            return {"t": "dataframe", "columns": columns, "data": data, "index": index}
+        if isinstance(value, pd.Series):
+            return {
+                "t": "series",
+                "name": encode(value.name, depth + 1, budget),
+                "values": _array(value.to_numpy(), depth + 1, budget),
+                "index": _array(value.index.to_numpy(), depth + 1, budget),
+            }
+        if isinstance(value, pd.Index):
+            return _array(value.to_numpy(), depth, budget)
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return {"t": "tensor", "npy": _npy_b64(value.detach().cpu().numpy())}
+    raise Unsupported(f"a value of type {type(value).__module__}.{type(value).__qualname__}")
+
+
+# ---------------------------------------------------------------- kernel side only below
+
+_refs: dict[str, Any] = {}
+
+
+def _user_ns() -> dict[str, Any]:
+    ip = sys.modules["IPython"].get_ipython()
+    return ip.user_ns  # type: ignore[no-any-return]
+
+
+def decode(doc: Any) -> Any:
+    """Decode grader-sent arguments (trusted: the grader wrote them)."""
+    tag = doc["t"]
+    if tag in ("none",):
+        return None
+    if tag in ("bool", "str"):
+        return doc["v"]
+    if tag == "int":
+        return int(doc["v"])
+    if tag == "float":
+        return float(doc["v"])
+    if tag == "bytes":
+        return base64.b64decode(doc["b64"])
+    if tag in ("list", "tuple", "set"):
+        items = [decode(v) for v in doc["items"]]
+        return {"list": list, "tuple": tuple, "set": set}[tag](items)
+    if tag == "dict":
+        return {decode(k): decode(v) for k, v in doc["items"]}
+    if tag in ("ndarray", "tensor"):
+        import numpy as np
+
+        array = np.load(io.BytesIO(base64.b64decode(doc["npy"])), allow_pickle=False)
+        if tag == "tensor":
+            import torch
+
+            return torch.from_numpy(array)
+        return array
+    if tag == "dataframe":
+        import pandas as pd
+
+        columns = [decode(c) for c in doc["columns"]]
+        frame = pd.DataFrame({i: decode(col) for i, col in enumerate(doc["data"])})
+        frame.columns = columns
+        frame.index = decode(doc["index"])
+        return frame
+    if tag == "series":
+        import pandas as pd
+
+        return pd.Series(decode(doc["values"]), index=decode(doc["index"]), name=decode(doc["name"]))
+    if tag == "ref":
+        return _refs[doc["id"]]
+    if tag == "expr":
+        import numpy as np
+
+        scope = {"np": np, "ns": _user_ns(), "__builtins__": __builtins__}
+        return eval(doc["code"], scope)  # grader-written code, e.g. a lambda to pass in
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def _resolve(target: dict[str, Any]) -> Any:
+    """A target is a dotted name in the learner's namespace, optionally on a kept object."""
+    path = target["path"].split(".") if target.get("path") else []
+    if target.get("ref"):
+        obj = _refs[target["ref"]]
+    else:
+        ns = _user_ns()
+        if not path or path[0] not in ns:
+            raise NameError(path[0] if path else "")
+        obj, path = ns[path[0]], path[1:]
+    for part in path:
+        obj = getattr(obj, part)
+    return obj
+
+
+def _describe(obj: Any) -> dict[str, Any]:
+    cls = type(obj)
+    info: dict[str, Any] = {
+        "type": f"{cls.__module__}.{cls.__qualname__}",
+        "mro": [f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__],
+        "callable": callable(obj),
+    }
+    for attr in ("shape", "dtype", "ndim"):
+        try:
+            value = getattr(obj, attr)
+        except Exception:
+            continue
+        if attr == "shape":
+            try:
+                info["shape"] = [int(s) for s in value]
+            except Exception:
+                pass
+        else:
+            info[attr] = str(value)
+    try:
+        info["len"] = len(obj)
+    except Exception:
+        pass
+    steps = getattr(obj, "steps", None)
+    if isinstance(steps, list):
+        info["steps"] = [[str(n), f"{type(s).__module__}.{type(s).__qualname__}"] for n, s in steps]
+    if hasattr(obj, "get_params") and callable(obj.get_params):
+        try:
+            params = obj.get_params(deep=False)
+            plain = {}
+            for k, v in params.items():
+                if v is None or isinstance(v, (bool, int, float, str)):
+                    plain[str(k)] = v
+                else:
+                    plain[str(k)] = f"<{type(v).__module__}.{type(v).__qualname__}>"
+            info["params"] = plain
+        except Exception:
+            pass
+    if callable(obj):
+        try:
+            import inspect
+
+            info["signature"] = str(inspect.signature(obj))
+        except (TypeError, ValueError):
+            pass
+    return info
+
+
+def _publish(doc: dict[str, Any]) -> None:
+    from IPython.display import publish_display_data
+
+    publish_display_data({MIME: json.dumps(doc, allow_nan=False)})
+
+
+def request(payload: str) -> None:
+    """Serve one grader request (a JSON document) and publish the answer."""
+    req = json.loads(payload)
+    op = req["op"]
+    try:
+        if op == "has":
+            try:
+                _resolve(req["target"])
+                result: Any = True
+            except (NameError, AttributeError, KeyError):
+                result = False
+            _publish({"status": "ok", "value": encode(result)})
+            return
+        try:
+            obj = _resolve(req["target"]) if "target" in req else None
+        except (NameError, AttributeError, KeyError) as exc:
+            _publish({"status": "missing", "name": req["target"].get("path", ""), "detail": str(exc)})
+            return
+        if op == "describe":
+            _publish({"status": "ok", "value": encode(_describe(obj))})
+            return
+        if op == "drop":
+            _refs.pop(req["target"].get("ref", ""), None)
+            _publish({"status": "ok", "value": encode(None)})
+            return
+        if op == "get":
+            value = obj
+        elif op == "call":
+            args = [decode(a) for a in req.get("args", [])]
+            kwargs = {k: decode(v) for k, v in req.get("kwargs", {}).items()}
+            try:
+                value = obj(*args, **kwargs)
+            except Exception as exc:
+                _publish({"status": "raised", "ename": type(exc).__name__, "evalue": str(exc)[:500]})
+                return
+        elif op == "eval":
+            import numpy as np
+
+            scope: dict[str, Any] = {"np": np, "ns": _user_ns(), "__builtins__": __builtins__}
+            scope.update({k: decode(v) for k, v in req.get("inputs", {}).items()})
+            try:
+                code = req["code"]
+                try:
+                    value = eval(compile(code, "<mlgrade-grader>", "eval"), scope)
+                except SyntaxError:
+                    exec(compile(code, "<mlgrade-grader>", "exec"), scope)
+                    value = scope.get("result")
+            except Exception as exc:
+                _publish({"status": "raised", "ename": type(exc).__name__, "evalue": str(exc)[:500]})
+                return
+        else:
+            raise ValueError(f"unknown op {op!r}")
+        if req.get("keep"):
+            ref = f"r{len(_refs) + 1}"
+            _refs[ref] = value
+            cls = type(value)
+            _publish({"status": "ok", "value": {"t": "ref", "id": ref, "type": f"{cls.__module__}.{cls.__qualname__}"}})
+            return
+        try:
+            doc = encode(value)
+        except Unsupported as exc:
+            _publish({"status": "unsupported", "detail": str(exc)})
+            return
+        _publish({"status": "ok", "value": doc})
+    except Exception as exc:  # the harness itself failed; the grader fails closed
+        _publish({"status": "harness_error", "ename": type(exc).__name__, "evalue": str(exc)[:500]})

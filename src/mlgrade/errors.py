@@ -1,0 +1,70 @@
+"""One exception tree for everything the *person running mlgrade* must fix.
+
+A learner's notebook that raises, hangs or kills its kernel is not an exception here: it is
+data in the result. These classes are for unknown assignments, unreadable files, bad settings
+and missing kernels. Every message says what happened and what to do next, on one line.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes; an API documented in the README."""
+
+    OK = 0  # graded, full marks (or a command that succeeded)
+    POINTS_LOST = 1  # graded, some points lost (or the submission errored)
+    USAGE = 2  # usage or input error: unknown assignment, missing file, not a notebook
+    ENVIRONMENT = 3  # environment error: no kernel could start, sandbox unavailable
+    INTERNAL = 4  # a bug in mlgrade or in a grader; please report it
+
+
+class MlgradeError(Exception):
+    """Base class: a problem the user can act on. ``str(err)`` is the one-line message."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+
+class UsageError(MlgradeError):
+    """The command line or a setting is wrong."""
+
+
+class UnknownAssignmentError(UsageError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        listing = ", ".join(known) if known else "none found"
+        super().__init__(
+            f"unknown assignment {name!r} (available: {listing}). "
+            "Run `mlgrade list` to see assignments."
+        )
+        self.name = name
+
+
+class AssignmentInvalidError(UsageError):
+    """An assignment folder or its metadata is broken (an author's problem)."""
+
+
+class NotebookInputError(UsageError):
+    """The notebook file given to mlgrade cannot be graded as it is."""
+
+
+class SettingError(UsageError):
+    """A setting has a bad value; the message names where the value came from."""
+
+
+class EnvironmentProblem(MlgradeError):
+    """The machine cannot run grading: no kernel, no sandbox, missing package."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class KernelStartError(EnvironmentProblem):
+    pass
+
+
+class SandboxUnavailableError(EnvironmentProblem):
+    pass
+
+
+class GradebookError(MlgradeError):
+    """The gradebook database cannot be used as asked."""

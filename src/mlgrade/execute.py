@@ -1,0 +1,115 @@
+"""Execute stage: run the learner's cells in order, keep going after failures.
+
+A cell that raises is recorded and the next cell runs, so independent questions still earn
+points. A cell that runs past its time is interrupted; if the kernel ignores the interrupt or
+dies (``os._exit``, a crash, out of memory), a fresh kernel is started and the cells that
+had completed are replayed silently, then execution goes on after the offending cell.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+
+from nbformat import NotebookNode
+
+from mlgrade.config import Settings
+from mlgrade.kernel import KernelSession
+from mlgrade.results import CellError, Execution
+
+MAX_RESTARTS = 2
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ARROW = re.compile(r"^-*>\s*(\d+)\s(.*)$")
+
+
+def _strip(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def offending_line(cell: NotebookNode, traceback: list[str], ename: str) -> str | None:
+    """The source line that raised: IPython marks it with ``---->`` in the first frame that
+    belongs to the cell; a SyntaxError shows the line itself."""
+    lines = [_strip(part) for chunk in traceback for part in chunk.splitlines()]
+    if ename in ("SyntaxError", "IndentationError", "TabError"):
+        for i, line in enumerate(lines):
+            if line.strip().startswith("File ") and i + 1 < len(lines) and lines[i + 1].strip():
+                return lines[i + 1].strip()
+    source = cell.source.splitlines()
+    for line in lines:
+        match = _ARROW.match(line.strip())
+        if match:
+            number = int(match.group(1))
+            if 1 <= number <= len(source):
+                return source[number - 1].strip()
+            return match.group(2).strip()
+    return None
+
+
+def cell_error(number: int, cell: NotebookNode) -> CellError | None:
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            ename = str(output.get("ename", "Error"))
+            evalue = _strip(str(output.get("evalue", "")))[:500]
+            return CellError(number, ename, evalue, offending_line(cell, output.get("traceback", []), ename))
+    return None
+
+
+def run_notebook(session: KernelSession, nb: NotebookNode, settings: Settings) -> Execution:
+    """Run every code cell of ``nb`` (in place: outputs land in the in-memory copy)."""
+    start = time.perf_counter()
+    deadline = start + settings.notebook_timeout
+    errors: list[CellError] = []
+    completed: list[NotebookNode] = []
+    cells = [(i + 1, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    run = restarts = 0
+    timed_out = False
+    for number, cell in cells:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            timed_out = True
+            errors.append(CellError(number, "NotebookTimeout",
+                                    f"not run: the whole notebook ran past its {settings.notebook_timeout:g} s limit"))
+            break
+        if not cell.source.strip():
+            continue
+        limit = min(settings.cell_timeout, remaining)
+        outcome = session.run(cell, number - 1, limit)
+        run += 1
+        if outcome.status == "ok":
+            completed.append(cell)
+        elif outcome.status == "error":
+            completed.append(cell)
+            found = cell_error(number, cell)
+            if found:
+                errors.append(found)
+        elif outcome.status == "timeout":
+            whole = limit < settings.cell_timeout
+            errors.append(CellError(
+                number, "Timeout",
+                f"cell ran longer than {limit:.0f} s and was stopped"
+                + (" (the whole-notebook limit)" if whole else "")
+                + "; look for an infinite loop or very slow code",
+                cell.source.strip().splitlines()[0][:200] if cell.source.strip() else None))
+        else:
+            errors.append(CellError(number, "KernelDied",
+                                    "the kernel died while running this cell (os._exit, a crash, or too much memory)",
+                                    cell.source.strip().splitlines()[0][:200]))
+        if not session.alive:
+            if restarts >= MAX_RESTARTS or deadline - time.perf_counter() <= 0:
+                break
+            restarts += 1
+            session.restart()
+            for done in completed:  # replay quietly on a copy: keep the recorded outputs
+                left = deadline - time.perf_counter()
+                if left <= 0 or session.run(copy.deepcopy(done), -1, min(settings.cell_timeout, left)).status in ("timeout", "dead"):
+                    break
+    return Execution(
+        cells_total=len(cells),
+        cells_run=run,
+        errors=tuple(errors),
+        timed_out=timed_out,
+        kernel_restarts=restarts,
+        output_truncated=session.output_truncated,
+        duration_s=round(time.perf_counter() - start, 3),
+    )

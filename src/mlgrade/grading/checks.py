@@ -1,0 +1,81 @@
+"""Assertions for graders. Each failure carries only the learner-facing message the grader
+wrote (plus, at most, the shape or type the learner's value had); expected values are never
+printed unless the grader puts them in its message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+
+class Fail(AssertionError):
+    """A failed check; ``str(exc)`` is shown to the learner as-is."""
+
+
+def points(value: float, question: str | None = None) -> pytest.MarkDecorator:
+    """Mark a grader test as worth ``value`` points (optionally for a named question)."""
+    if not value >= 0:
+        raise ValueError("points must be zero or more")
+    return pytest.mark.points(float(value), question=question)
+
+
+def expect(condition: object, message: str) -> None:
+    """Fail with ``message`` unless ``condition`` is true (a real ``bool``, not an object)."""
+    if not isinstance(condition, (bool, np.bool_)):
+        raise TypeError("expect() takes a bool; compare decoded values in the grader")
+    if not condition:
+        raise Fail(message)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+def expect_type(value: Any, types: type | tuple[type, ...], message: str) -> None:
+    if not isinstance(value, types):
+        raise Fail(f"{message} (got {_kind(value)})")
+
+
+def expect_close(actual: Any, expected: Any, message: str, *, rtol: float = 1e-6,
+                 atol: float = 1e-9, require: type | tuple[type, ...] | None = None) -> None:
+    """Numbers or arrays equal within tolerance, same shape, all finite.
+
+    Strings, booleans and containers of other things are never taken for numbers. With
+    ``require`` the value must also be of that type (e.g. ``np.ndarray``, not a list).
+    """
+    if require is not None:
+        expect_type(actual, require, message)
+    if isinstance(actual, (str, bytes, bool, np.bool_, dict, set)) or actual is None:
+        raise Fail(f"{message} (got {_kind(actual)}, expected a number or an array)")
+    try:
+        got = np.asarray(actual)
+        if got.dtype.kind not in "iuf":
+            raise TypeError
+        got = got.astype(float)
+    except (TypeError, ValueError):
+        raise Fail(f"{message} (got {_kind(actual)}, expected a number or an array)") from None
+    want = np.asarray(expected, dtype=float)
+    if got.shape != want.shape:
+        raise Fail(f"{message} (expected shape {want.shape}, got {got.shape})")
+    if not np.all(np.isfinite(got)):
+        raise Fail(f"{message} (the result contains NaN or infinity)")
+    if not np.allclose(got, want, rtol=rtol, atol=atol):
+        raise Fail(message)
+
+
+def expect_equal(actual: Any, expected: Any, message: str) -> None:
+    """Exact equality of plain values (both sides were built in the grader process)."""
+    if type(actual) is not type(expected) and not (
+        isinstance(actual, (int, float)) and isinstance(expected, (int, float))
+        and not isinstance(actual, bool)
+    ):
+        raise Fail(f"{message} (got {_kind(actual)})")
+    if isinstance(expected, np.ndarray):
+        if actual.shape != expected.shape or not np.array_equal(actual, expected):
+            raise Fail(message)
+    elif actual != expected:
+        raise Fail(message)

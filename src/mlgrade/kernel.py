@@ -1,0 +1,220 @@
+"""A live kernel for one submission: start, run cells under a watchdog, always shut down.
+
+nbclient drives the cells; the watchdog here sits outside it. When a cell or a grader call
+runs past its time, the kernel's process group gets SIGINT, and if it is still busy after a
+grace period, SIGKILL. Output is capped per cell and per notebook as it arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbformat.v4 import new_output
+
+from mlgrade.config import Settings
+from mlgrade.errors import KernelStartError
+from mlgrade.sandbox import Sandbox
+
+INTERRUPT_GRACE_S = 3.0
+TRUNCATION_NOTE = "\n[mlgrade: output truncated, over {limit} bytes]\n"
+
+
+def _payload_size(msg: dict[str, Any]) -> int:
+    content = msg.get("content", {})
+    size = len(content.get("text", "") or "")
+    for value in (content.get("data") or {}).values():
+        size += len(value) if isinstance(value, str) else len(str(value))
+    for line in content.get("traceback", []) or []:
+        size += len(line)
+    return size
+
+
+class CappedClient(NotebookClient):  # type: ignore[misc]
+    """An nbclient that keeps at most ``cell_cap`` bytes per cell and ``total_cap`` overall."""
+
+    def configure_caps(self, cell_cap: int, total_cap: int) -> None:
+        self._cell_cap = cell_cap
+        self._total_cap = total_cap
+        self._used: dict[int, int] = {}
+        self._total = 0
+        self.truncated = False
+        self.cap_override: int | None = None  # a grader call allows a larger result
+
+    def output(
+        self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
+        cell_index: int,
+    ) -> NotebookNode | None:
+        size = _payload_size(msg)
+        used = self._used.get(cell_index, 0)
+        cell_cap = self.cap_override or self._cell_cap
+        over_total = cell_index >= 0 and self._total + size > self._total_cap
+        if used + size > cell_cap or over_total:
+            if used <= cell_cap:  # note the truncation once per cell
+                limit = self._total_cap if over_total else cell_cap
+                outs.append(new_output("stream", name="stderr", text=TRUNCATION_NOTE.format(limit=limit)))
+                self._used[cell_index] = cell_cap + 1
+            self.truncated = True
+            return None
+        self._used[cell_index] = used + size
+        if cell_index >= 0:
+            self._total += size
+        return super().output(outs, msg, display_id, cell_index)  # type: ignore[no-any-return]
+
+
+@dataclass
+class CellRun:
+    """How one execution request ended: ok, error (raised), timeout, or dead (kernel gone)."""
+
+    status: str
+    outputs: list[NotebookNode] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+class KernelSession:
+    """One kernel, started in ``job_dir`` through ``sandbox``. Use as a context manager."""
+
+    def __init__(self, nb: NotebookNode, job_dir: Path, run_dir: Path, settings: Settings,
+                 sandbox: Sandbox) -> None:
+        self.nb = nb
+        self.job_dir = job_dir
+        self.run_dir = run_dir
+        self.settings = settings
+        self.sandbox = sandbox
+        self._stack: contextlib.ExitStack | None = None
+        self._client: CappedClient | None = None
+        self._pgid: int | None = None
+        self._log: IO[bytes] | None = None
+        self.starts = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> KernelSession:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def start(self) -> None:
+        launch = self.sandbox.launch(self.job_dir, self.run_dir, self.settings)
+        km = AsyncKernelManager(kernel_name="mlgrade-sandboxed")
+        # The submission's kernelspec is ignored: we always launch our own command.
+        km._kernel_spec = KernelSpec(argv=launch.argv, language="python",
+                                     display_name="mlgrade", env={})
+        km.transport = launch.transport
+        if launch.transport == "ipc":
+            km.ip = str(self.run_dir / f"kernel-{self.starts}")
+        km.connection_file = str(self.run_dir / f"kernel-{self.starts}.json")
+        client = CappedClient(
+            self.nb, km=km, timeout=None, allow_errors=True, record_timing=False,
+            startup_timeout=int(self.settings.startup_timeout), shutdown_kernel="immediate",
+            kernel_name="mlgrade-sandboxed", coalesce_streams=True,
+        )
+        client.configure_caps(self.settings.max_cell_output, self.settings.max_total_output)
+        stack = contextlib.ExitStack()
+        self._log = stack.enter_context(open(self.run_dir / f"kernel-{self.starts}.log", "wb"))
+        self.starts += 1
+        try:
+            stack.enter_context(client.setup_kernel(
+                cwd=str(self.job_dir), env=launch.env, stdout=self._log, stderr=self._log))
+        except Exception as exc:
+            stack.close()
+            detail = self._log_tail() or f"{type(exc).__name__}: {exc}"
+            raise KernelStartError(
+                f"could not start a Python kernel ({detail.strip().splitlines()[-1][:200]}). "
+                "Install ipykernel in this environment: `pip install ipykernel`."
+            ) from exc
+        self._stack, self._client = stack, client
+        process = getattr(km.provisioner, "process", None)
+        self._pgid = None
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._pgid = os.getpgid(process.pid)
+
+    def _log_tail(self) -> str:
+        path = self.run_dir / f"kernel-{self.starts - 1}.log"
+        try:
+            return path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def shutdown(self) -> None:
+        """Stop the kernel and every process left in its process group. Idempotent."""
+        stack, self._stack, self._client = self._stack, None, None
+        try:
+            if stack is not None:
+                stack.close()
+        finally:
+            self._killpg(signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.shutdown()
+        self.start()
+
+    # -- signals ---------------------------------------------------------------------------
+    def _killpg(self, sig: int) -> None:
+        if self._pgid is not None and self._pgid > 1:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._pgid, sig)
+
+    @property
+    def alive(self) -> bool:
+        client = self._client
+        if client is None or client.km is None:
+            return False
+        try:
+            return bool(client.km.provisioner is not None and client.km.provisioner.process
+                        and client.km.provisioner.process.poll() is None)
+        except Exception:
+            return False
+
+    @property
+    def output_truncated(self) -> bool:
+        return bool(self._client is not None and self._client.truncated)
+
+    # -- execution -------------------------------------------------------------------------
+    def run(self, cell: NotebookNode, index: int, timeout: float, *,
+            store_history: bool = True, output_cap: int | None = None) -> CellRun:
+        """Execute ``cell``; on timeout interrupt, then kill after a grace period."""
+        client = self._client
+        if client is None or not self.alive:
+            return CellRun("dead")
+        fired = threading.Event()
+        killer: list[threading.Timer] = []
+
+        def on_timeout() -> None:
+            fired.set()
+            self._killpg(signal.SIGINT)
+            grace = threading.Timer(INTERRUPT_GRACE_S, self._killpg, args=(signal.SIGKILL,))
+            grace.daemon = True
+            killer.append(grace)
+            grace.start()
+
+        timer = threading.Timer(max(timeout, 0.01), on_timeout)
+        timer.daemon = True
+        client.cap_override = output_cap
+        start = time.perf_counter()
+        timer.start()
+        try:
+            client.execute_cell(cell, index, store_history=store_history)
+            errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+            status = "timeout" if fired.is_set() else ("error" if errored else "ok")
+        except (DeadKernelError, CellTimeoutError):
+            status = "timeout" if fired.is_set() else "dead"
+        finally:
+            timer.cancel()
+            for grace in killer:
+                grace.cancel()
+            client.cap_override = None
+        return CellRun(status, list(cell.get("outputs", [])), time.perf_counter() - start)

@@ -1,0 +1,75 @@
+"""Input stage: read a learner's notebook into memory, strictly, without ever writing it."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from mlgrade.errors import NotebookInputError
+
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # checked before parsing
+
+
+def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> tuple[NotebookNode, bytes]:
+    """Parse ``path`` as a notebook (upgrading older nbformat versions to v4).
+
+    Returns the in-memory notebook and the raw bytes (for hashing). The file is opened read-only
+    once; nothing is ever written back to it.
+    """
+    shown = str(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise NotebookInputError(
+            f"{shown}: no such file. Check the path, or run `mlgrade start ASSIGNMENT` to get "
+            "the starter notebook."
+        ) from None
+    except OSError as exc:
+        raise NotebookInputError(f"{shown}: cannot read it ({exc.strerror}).") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise NotebookInputError(f"{shown} is a folder, not a notebook: pass the .ipynb file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise NotebookInputError(f"{shown} is not a regular file: pass the .ipynb file.")
+    if st.st_size > max_bytes:
+        raise NotebookInputError(
+            f"{shown} is {st.st_size / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB limit: "
+            "clear the cell outputs (Edit > Clear All Outputs) and save again."
+        )
+    if path.suffix == ".py":
+        raise NotebookInputError(
+            f"{shown} is a Python script, not a notebook: grade the .ipynb file instead."
+        )
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise NotebookInputError(f"{shown}: cannot read it ({exc.strerror}).") from None
+    if not raw.strip():
+        raise NotebookInputError(f"{shown} is empty: save the notebook from Jupyter and try again.")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise NotebookInputError(
+            f"{shown} is not a notebook (not valid JSON): save it from Jupyter as .ipynb."
+        ) from None
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        raise NotebookInputError(
+            f"{shown} is JSON but not a Jupyter notebook (no cells): check you passed the .ipynb."
+        )
+    try:
+        node = nbformat.reads(raw.decode("utf-8"), as_version=4)  # upgrades v3 and older
+        nbformat.validate(node)
+    except (nbformat.ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NotebookInputError(
+            f"{shown} is not a valid notebook ({first[:160]}): open and re-save it in Jupyter."
+        ) from None
+    return node, raw
+
+
+def code_cells(nb: NotebookNode) -> list[tuple[int, NotebookNode]]:
+    """(1-based cell number, cell) for each code cell."""
+    return [(i + 1, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]

@@ -1,0 +1,123 @@
+"""The whole flow for one notebook, in one place::
+
+    read (notebook) -> job folder -> kernel (sandbox) -> execute -> graders (bridge) -> score
+
+Each stage lives in its own module; this file only wires them. Renderers take the
+:class:`GradeResult` this returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from mlgrade import __version__
+from mlgrade.assignments import Assignment
+from mlgrade.bridge.client import Notebook
+from mlgrade.config import Settings
+from mlgrade.errors import NotebookInputError
+from mlgrade.execute import run_notebook
+from mlgrade.grading.runner import GraderRun, run_graders
+from mlgrade.kernel import KernelSession
+from mlgrade.notebook import read_notebook
+from mlgrade.results import Execution, GradeResult, SubmissionStatus
+from mlgrade.sandbox import Sandbox, choose_sandbox
+from mlgrade.score import score
+
+Observer = Callable[[str], None]  # told the name of each stage as it starts
+
+
+def _noop(stage: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A graded submission plus what only the CLI needs (debug details)."""
+
+    result: GradeResult
+    grader_errors: tuple[str, ...]
+
+
+def _force_remove(func: Callable[..., object], path: str, _exc: object) -> None:
+    with contextlib.suppress(OSError):
+        os.chmod(path, stat.S_IRWXU)
+        func(path)
+
+
+@contextlib.contextmanager
+def job_folder(assignment: Assignment) -> Iterator[tuple[Path, Path]]:
+    """A private temporary folder: ``job/`` is the kernel's working dir (with a copy of the
+    assignment's data files), ``run/`` holds connection files and kernel logs."""
+    base = Path(tempfile.mkdtemp(prefix="mlgrade-"))
+    job, run = base / "job", base / "run"
+    try:
+        job.mkdir()
+        run.mkdir(mode=0o700)
+        for data in assignment.data_dirs:
+            shutil.copytree(data, job / data.name)
+        yield job, run
+    finally:
+        shutil.rmtree(base, onerror=_force_remove)
+
+
+def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings,
+                    sandbox: Sandbox, observer: Observer = _noop) -> tuple[Execution, GraderRun]:
+    with job_folder(assignment) as (job, run), KernelSession(nb, job, run, settings, sandbox) as session:
+        observer("execute")
+        execution = run_notebook(session, nb, settings)
+        observer("grade")
+        bridge = Notebook(session, settings.call_timeout, settings.max_result_bytes,
+                          time.monotonic() + settings.grading_timeout)
+        graders = run_graders(assignment.graders, bridge, settings.seed, job, assignment.folder)
+    return execution, graders
+
+
+def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,
+                   save_executed: Path | None = None, observer: Observer = _noop,
+                   sandbox: Sandbox | None = None) -> Checked:
+    """Run and grade one notebook file. The file itself is only ever read."""
+    start = time.perf_counter()
+    if save_executed is not None and save_executed.resolve() == path.resolve():
+        raise NotebookInputError(
+            "--save-executed must not be the notebook being graded: pick another file name."
+        )
+    observer("read")
+    nb, _raw = read_notebook(path)
+    sandbox = sandbox or choose_sandbox(settings)
+    execution, graders = grade_in_kernel(nb, assignment, settings, sandbox, observer)
+    observer("score")
+    result = score(
+        assignment=assignment, notebook=str(path), settings=settings, execution=execution,
+        graders=graders, duration_s=time.perf_counter() - start, isolation=sandbox.tier,
+        mlgrade_version=__version__,
+    )
+    if save_executed is not None:
+        write_notebook_atomic(nb, save_executed)
+    return Checked(result, graders.grader_errors)
+
+
+def write_notebook_atomic(nb: NotebookNode, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            nbformat.write(nb, handle)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+__all__ = ["Checked", "SubmissionStatus", "check_notebook", "grade_in_kernel", "job_folder"]

@@ -1,0 +1,68 @@
+"""Shared test helpers. Tests use real kernels, real files and real SQLite: no mocks."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_notebook
+
+from mlgrade.assignments import Assignment, default_assignments_dir, get_assignment
+from mlgrade.config import resolve_settings
+from mlgrade.pipeline import check_notebook
+from mlgrade.results import GradeResult
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTIONS = REPO / "solutions"
+FIXTURE_NOTEBOOKS = Path(__file__).parent / "notebooks"
+
+
+def assignment(name: str) -> Assignment:
+    return get_assignment(default_assignments_dir(), name)
+
+
+def notebook_from_cells(*sources: str) -> NotebookNode:
+    """A notebook whose code cells are ``sources``."""
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def replace_cell(nb: NotebookNode, marker: str, new_source: str) -> NotebookNode:
+    """A copy of ``nb`` whose first code cell containing ``marker`` becomes ``new_source``:
+    the way mutation tests turn a reference solution into a known-wrong one."""
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        if cell.cell_type == "code" and marker in cell.source:
+            cell.source = new_source
+            return out
+    raise AssertionError(f"no code cell contains {marker!r}")
+
+
+def solution(name: str) -> NotebookNode:
+    return nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
+
+
+@pytest.fixture
+def grade(tmp_path: Path) -> Callable[..., GradeResult]:
+    """``grade("month2", nb_or_path, seed=..., **settings)`` -> GradeResult (real kernel)."""
+
+    def run(name: str, nb: NotebookNode | Path, **overrides: object) -> GradeResult:
+        if isinstance(nb, Path):
+            path = nb
+        else:
+            path = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}.ipynb"
+            nbformat.write(nb, path)
+        a = assignment(name)
+        settings = resolve_settings(overrides, a.limits)
+        return check_notebook(path, a, settings).result
+
+    return run
+
+
+def failed_tests(result: GradeResult) -> set[str]:
+    return {t.id for t in result.tests if t.status != "passed"}
