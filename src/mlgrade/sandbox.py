@@ -61,8 +61,14 @@ def kernel_env(job_dir: Path) -> dict[str, str]:
     return env
 
 
+def kernel_python() -> str:
+    """The interpreter that runs learner kernels: this one, unless MLGRADE_KERNEL_PYTHON says
+    otherwise (e.g. a course environment with extra packages; it needs ipykernel)."""
+    return os.environ.get("MLGRADE_KERNEL_PYTHON") or sys.executable
+
+
 def ipykernel_argv() -> list[str]:
-    return [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+    return [kernel_python(), "-m", "ipykernel_launcher", "-f", "{connection_file}",
             "--HistoryManager.enabled=False"]
 
 
