@@ -1,0 +1,45 @@
+"""Small helpers shared by the renderers: points formatting, truncation, status words."""
+
+from __future__ import annotations
+
+from mlgrade.results import GradeResult, SubmissionStatus, TestStatus
+
+TRUNCATION_MARKER = " … [truncated by mlgrade]"
+
+
+def fmt_points(value: float) -> str:
+    """``2.0`` -> ``"2"``, ``0.5`` -> ``"0.5"``; never scientific notation for points."""
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def truncate(text: str, limit: int, marker: str = TRUNCATION_MARKER) -> str:
+    """Cut ``text`` to at most ``limit`` characters, ending with ``marker`` when cut."""
+    if len(text) <= limit:
+        return text
+    keep = max(0, limit - len(marker))
+    return text[:keep].rstrip() + marker
+
+
+def truncate_utf8(text: str, limit_bytes: int, marker: str = TRUNCATION_MARKER) -> str:
+    """Like :func:`truncate`, but ``limit_bytes`` counts UTF-8 bytes (for size-capped consumers)."""
+    data = text.encode("utf-8")
+    if len(data) <= limit_bytes:
+        return text
+    room = max(0, limit_bytes - len(marker.encode("utf-8")))
+    return data[:room].decode("utf-8", errors="ignore").rstrip() + marker
+
+
+def could_not_run(result: GradeResult) -> bool:
+    """The submission errored before any grader test produced a result."""
+    return result.status is SubmissionStatus.ERRORED and not result.tests
+
+
+def errored_reason(result: GradeResult) -> str:
+    """The learner-facing sentence for an errored submission."""
+    return result.reason or "grading could not finish"
+
+
+def status_word(status: TestStatus) -> str:
+    words = {TestStatus.PASSED: "passed", TestStatus.FAILED: "failed", TestStatus.ERROR: "error"}
+    return words[status]

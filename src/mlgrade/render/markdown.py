@@ -1,0 +1,58 @@
+"""``--format markdown``: a GitHub-flavoured Markdown report (job summaries, gradebooks).
+
+The output is plain GFM: a heading, the score line, one table row per grader test, the cells
+that raised, and notices. Table cells are escaped so a learner's message can never break the
+table, and every free-text field is truncated with a visible marker.
+"""
+
+from __future__ import annotations
+
+from mlgrade.render.common import could_not_run, errored_reason, fmt_points, truncate
+from mlgrade.results import GradeResult, SubmissionStatus, TestStatus
+
+FEEDBACK_LIMIT = 500  # characters per table cell
+_ICON = {TestStatus.PASSED: "✅ pass", TestStatus.FAILED: "❌ fail", TestStatus.ERROR: "⚠️ error"}
+
+
+def cell(text: str, limit: int = FEEDBACK_LIMIT) -> str:
+    """Make ``text`` safe inside one GFM table cell: one line, pipes and markup escaped."""
+    text = truncate(" ".join(text.split()), limit)
+    for ch in ("\\", "|", "<", ">", "`", "*", "_", "[", "]"):
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def render(result: GradeResult) -> str:
+    """The Markdown report for one graded notebook, ending with a newline."""
+    lines = [f"## {cell(result.title, 200)} ({cell(result.assignment, 100)})", ""]
+    lines.append(f"**Score: {fmt_points(result.score)} / {fmt_points(result.max_score)}**"
+                 + ("  (full marks)" if result.full_marks else ""))
+    lines.append("")
+    if result.status is SubmissionStatus.ERRORED:
+        headline = ("The notebook could not be graded" if could_not_run(result)
+                    else "Grading did not finish cleanly")
+        lines += [f"> **{headline}:** {cell(errored_reason(result))}", ""]
+    if result.tests:
+        lines += ["| Test | Points | Result | Feedback |", "| --- | ---: | --- | --- |"]
+        for t in result.tests:
+            lines.append(f"| {cell(t.title, 200)} | {fmt_points(t.earned)}/{fmt_points(t.points)} "
+                         f"| {_ICON[t.status]} | {cell(t.feedback)} |")
+        lines.append("")
+    elif result.status is SubmissionStatus.GRADED:
+        lines += ["This assignment has no graded tests.", ""]
+    if result.execution.errors:
+        lines += ["### Cells that raised", "", "| Cell | Error | Line |", "| ---: | --- | --- |"]
+        for e in result.execution.errors:
+            error = cell(f"{e.ename}: {e.evalue}", 300)
+            lines.append(f"| {e.cell} | {error} | {cell(e.line or '', 200)} |")
+        lines.append("")
+    for note in result.notices:
+        lines.append(f"- Note: {cell(note)}")
+    if result.notices:
+        lines.append("")
+    ex = result.execution
+    lines.append(f"<sub>{ex.cells_run}/{ex.cells_total} cells run · {result.duration_s:.1f} s · "
+                 f"seed {result.seed} · isolation {cell(result.isolation, 40)} · "
+                 f"mlgrade {cell(result.mlgrade_version, 40)} · "
+                 f"graders {cell(result.grader_version, 40)}</sub>")
+    return "\n".join(lines) + "\n"
