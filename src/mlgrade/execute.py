@@ -33,7 +33,9 @@ def offending_line(cell: NotebookNode, traceback: list[str], ename: str) -> str 
     lines = [_strip(part) for chunk in traceback for part in chunk.splitlines()]
     if ename in ("SyntaxError", "IndentationError", "TabError"):
         for i, line in enumerate(lines):
-            if line.strip().startswith("File ") and i + 1 < len(lines) and lines[i + 1].strip():
+            head = line.strip()
+            if (head.startswith(("File ", "Cell ")) and ", line " in head and i + 1 < len(lines)
+                    and lines[i + 1].strip()):
                 return lines[i + 1].strip()
     source = cell.source.splitlines()
     for line in lines:

@@ -198,6 +198,8 @@ def decode_value(doc: Any, max_bytes: int, depth: int = 0) -> Any:
         columns = [decode_value(c, max_bytes, sub) for c in _field(doc, "columns", list)]
         data = [decode_value(c, max_bytes, sub) for c in _field(doc, "data", list)]
         index = decode_value(doc.get("index"), max_bytes, sub)
+        if not all(isinstance(v, (list, np.ndarray)) for v in [index, *data]):
+            raise DecodeError("inconsistent DataFrame")
         if len(columns) != len(data) or any(len(col) != len(index) for col in data):
             raise DecodeError("inconsistent DataFrame")
         frame = pd.DataFrame({i: col for i, col in enumerate(data)}, index=pd.Index(index))
@@ -208,7 +210,7 @@ def decode_value(doc: Any, max_bytes: int, depth: int = 0) -> Any:
 
         values = decode_value(doc.get("values"), max_bytes, sub)
         index = decode_value(doc.get("index"), max_bytes, sub)
-        if len(values) != len(index):
+        if not all(isinstance(v, (list, np.ndarray)) for v in (values, index)) or len(values) != len(index):
             raise DecodeError("inconsistent Series")
         return pd.Series(values, index=pd.Index(index), name=decode_value(doc.get("name"), max_bytes, sub))
     if tag == "ref":

@@ -1,0 +1,127 @@
+"""The plain-data channel: what the harness encodes, the grader decodes strictly."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_bytes, read_npy_file, strict_json
+from mlgrade.bridge.harness import Unsupported, encode
+
+CAP = 1 << 20
+
+
+def roundtrip(value: object) -> object:
+    text = json.dumps(encode(value), allow_nan=False)
+    return decode_value(strict_json(text, CAP), CAP)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, True, 3, -(2**70), 1.5, "héllo", b"\x00\x01", [1, "a", None], (1, 2.0),
+     {"a": 1, 2: [3]}, {1, 2, 3}],
+)
+def test_plain_values_roundtrip(value: object) -> None:
+    assert roundtrip(value) == value
+    assert type(roundtrip(value)) is type(value)
+
+
+def test_special_floats_are_tagged_not_json_constants() -> None:
+    out = roundtrip([float("nan"), float("inf"), float("-inf")])
+    assert np.isnan(out[0]) and out[1] == float("inf") and out[2] == float("-inf")
+
+
+def test_arrays_frames_series_tensors() -> None:
+    arr = np.arange(12, dtype=np.float32).reshape(3, 4)
+    got = roundtrip(arr)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, arr)
+    frame = pd.DataFrame({"x": [1.0, None], "name": ["a", "b"]}, index=[10, 11])
+    back = roundtrip(frame)
+    assert list(back.columns) == ["x", "name"] and list(back.index) == [10, 11]
+    assert back["name"].tolist() == ["a", "b"] and np.isnan(back["x"][11])
+    series = roundtrip(pd.Series([1, 2], index=["p", "q"], name="s"))
+    assert series.name == "s" and series["q"] == 2
+    tensor = roundtrip(torch.tensor([[1.0, 2.0]]))
+    assert isinstance(tensor, np.ndarray) and tensor.shape == (1, 2)
+    assert roundtrip(np.float64(2.5)) == 2.5 and type(roundtrip(np.int64(3))) is int
+
+
+def test_objects_are_refused_not_pickled() -> None:
+    class Sneaky:
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    with pytest.raises(Unsupported):
+        encode(Sneaky())
+    with pytest.raises(Unsupported):
+        encode(np.array([Sneaky()], dtype=object))
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def test_npy_reader_rejects_pickles_lying_headers_and_oversize() -> None:
+    good = _npy(np.arange(4.0))
+    np.testing.assert_array_equal(read_npy_bytes(good, CAP), np.arange(4.0))
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DecodeError, match="dtype"):
+        read_npy_bytes(buf.getvalue(), CAP)
+    lying = good.replace(b"(4,)", b"(9,)")
+    with pytest.raises(DecodeError, match="payload size"):
+        read_npy_bytes(lying, CAP)
+    with pytest.raises(DecodeError, match="cap"):
+        read_npy_bytes(good, 16)
+    with pytest.raises(DecodeError):
+        read_npy_bytes(b"\x80\x04K\x01.", CAP)  # a pickle, not an npy
+
+
+def test_npy_file_reader_refuses_links_and_fifos(tmp_path: Path) -> None:
+    real = tmp_path / "a.npy"
+    real.write_bytes(_npy(np.ones(3)))
+    assert read_npy_file(real, CAP).sum() == 3
+    (tmp_path / "link.npy").symlink_to(real)
+    with pytest.raises(DecodeError):
+        read_npy_file(tmp_path / "link.npy", CAP)
+    os.mkfifo(tmp_path / "fifo.npy")
+    with pytest.raises(DecodeError, match="regular"):
+        read_npy_file(tmp_path / "fifo.npy", CAP)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('{"t": "float", "v": NaN}', "constant"),
+        ('{"t": "int", "v": 1, "t": "str"}', "duplicate"),
+        ("[" * 100_000 + "]" * 100_000, "deeply|JSON"),
+        ('{"t": "int", "v": true}', "bad int"),
+        ('{"t": "ndarray", "npy": "!!!"}', "base64"),
+        ('{"t": "pickle", "v": ""}', "unknown value tag"),
+        ('{"t": "dataframe", "columns": [], "data": [], "index": {"t": "int", "v": 5}}', "inconsistent|len"),
+    ],
+)
+def test_strict_json_and_decode_reject_malformed(text: str, match: str) -> None:
+    with pytest.raises(DecodeError, match=match):
+        decode_value(strict_json(text, 10 * CAP), CAP)
+
+
+def test_size_cap_applies_before_parsing() -> None:
+    with pytest.raises(DecodeError, match="cap"):
+        strict_json(json.dumps({"t": "str", "v": "x" * 2000}), 1000)
+
+
+def test_b64_npy_in_a_document_is_checked() -> None:
+    doc = {"t": "ndarray", "npy": base64.b64encode(_npy(np.arange(3))).decode()}
+    np.testing.assert_array_equal(decode_value(doc, CAP), np.arange(3))
