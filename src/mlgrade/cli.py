@@ -19,7 +19,7 @@ from mlgrade import __version__
 from mlgrade.assignments import get_assignment, list_assignments, resolve_assignments_dir
 from mlgrade.config import resolve_settings
 from mlgrade.errors import ExitCode, MlgradeError, UsageError
-from mlgrade.render import Format, renderer
+from mlgrade.render import Format
 
 app = typer.Typer(
     name="mlgrade",
@@ -168,12 +168,12 @@ def check(
 
         err.print(build(result))
     else:
-        text = renderer(format)(result)
-        if output is not None:
-            from mlgrade.fsutil import write_text_atomic
+        from mlgrade.deliver import deliver
 
-            write_text_atomic(output, text)
-        else:
+        # written only now that grading finished: --output atomically, classroom to
+        # $GITHUB_OUTPUT/$GITHUB_STEP_SUMMARY inside Actions, otherwise stdout
+        text = deliver(result, format, output=output, env=os.environ, assignment=a)
+        if text is not None:
             sys.stdout.write(text)
             sys.stdout.flush()
         err.print(f"score {result.score:g}/{result.max_score:g} ({result.status})", markup=False)

@@ -2,7 +2,8 @@
 
 Human formats go to stderr, machine formats to stdout (or ``--output FILE``). Adding a
 format: a module with a ``render(result) -> str`` function, a member in :class:`Format`, and
-an entry in ``_RENDERERS``; the test suite loops over every member.
+an entry in the table of :func:`renderer`; the test suite loops over every member, so a member
+without a golden file fails. ``docs/platforms.md`` describes each platform format.
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ from mlgrade.results import GradeResult
 
 
 class Format(StrEnum):
-    CONSOLE = "console"
-    JSON = "json"
+    CONSOLE = "console"  # rich table for people, on stderr
+    JSON = "json"  # the stable documented schema (docs/result-schema.json)
+    MARKDOWN = "markdown"  # GitHub-flavoured Markdown (job summaries, issues, gradebooks)
+    JUNIT = "junit"  # JUnit XML for CI test-report tools (GitHub, GitLab, Jenkins)
+    GRADESCOPE = "gradescope"  # Gradescope autograder results.json
+    PRAIRIELEARN = "prairielearn"  # PrairieLearn external-grader results.json
+    CLASSROOM = "classroom"  # GitHub Classroom reporter step outputs (base64 JSON per runner)
 
     @property
     def machine(self) -> bool:
@@ -24,10 +30,24 @@ class Format(StrEnum):
 
 
 def renderer(fmt: Format) -> Callable[[GradeResult], str]:
-    from mlgrade.render import console, json_format
+    """The ``render(result) -> str`` function of a format."""
+    from mlgrade.render import (
+        classroom,
+        console,
+        gradescope,
+        json_format,
+        junit,
+        markdown,
+        prairielearn,
+    )
 
     table: dict[Format, Callable[[GradeResult], str]] = {
         Format.CONSOLE: console.render_text,
         Format.JSON: json_format.render,
+        Format.MARKDOWN: markdown.render,
+        Format.JUNIT: junit.render,
+        Format.GRADESCOPE: gradescope.render,
+        Format.PRAIRIELEARN: prairielearn.render,
+        Format.CLASSROOM: classroom.render,
     }
     return table[fmt]
