@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 from mlgrade.results import GradeResult, SubmissionStatus, TestStatus
 
 TRUNCATION_MARKER = " … [truncated by mlgrade]"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_WORKFLOW_COMMAND = re.compile(r"(?m)^(\s*)::")
+
+
+def clean(text: str) -> str:
+    """Learner-visible text for a platform: no terminal escapes or control characters, and
+    no line that a GitHub Actions log would run as a workflow command (``::error::...``)."""
+    text = _CONTROL.sub("", _ANSI.sub("", text))
+    return _WORKFLOW_COMMAND.sub(r"\1: :", text)
 
 
 def fmt_points(value: float) -> str:
@@ -14,7 +26,9 @@ def fmt_points(value: float) -> str:
 
 
 def truncate(text: str, limit: int, marker: str = TRUNCATION_MARKER) -> str:
-    """Cut ``text`` to at most ``limit`` characters, ending with ``marker`` when cut."""
+    """Clean ``text`` and cut it to at most ``limit`` characters, ending with ``marker`` when
+    cut."""
+    text = clean(text)
     if len(text) <= limit:
         return text
     keep = max(0, limit - len(marker))
@@ -23,6 +37,7 @@ def truncate(text: str, limit: int, marker: str = TRUNCATION_MARKER) -> str:
 
 def truncate_utf8(text: str, limit_bytes: int, marker: str = TRUNCATION_MARKER) -> str:
     """Like :func:`truncate`, but ``limit_bytes`` counts UTF-8 bytes (for size-capped consumers)."""
+    text = clean(text)
     data = text.encode("utf-8")
     if len(data) <= limit_bytes:
         return text

@@ -31,7 +31,7 @@ def _summary(result: GradeResult) -> str:
             "Grading did not finish cleanly"
         lines.append(f"{headline}: {errored_reason(result)}")
     for e in result.execution.errors:
-        lines.append(f"Cell {e.cell} raised {e.ename}: {e.evalue}")
+        lines.append(truncate(f"Cell {e.cell} raised {e.ename}: {e.evalue}", 500))
     lines += [f"Note: {n}" for n in result.notices]
     lines.append(f"(mlgrade {result.mlgrade_version}, graders {result.grader_version}, "
                  f"seed {result.seed})")

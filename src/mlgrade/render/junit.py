@@ -22,6 +22,7 @@ _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]
 
 
 def xml_text(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Text XML 1.0 can hold, cleaned and capped."""
     return truncate(_INVALID_XML.sub("", text), limit)
 
 
@@ -41,7 +42,7 @@ def _system_out(result: GradeResult) -> str:
         lines.append(f"grading errored: {errored_reason(result)}")
     for e in result.execution.errors:
         where = f" (line: {e.line})" if e.line else ""
-        lines.append(f"cell {e.cell} raised {e.ename}: {e.evalue}{where}")
+        lines.append(truncate(f"cell {e.cell} raised {e.ename}: {e.evalue}{where}", 500))
     lines += [f"note: {n}" for n in result.notices]
     return xml_text("\n".join(lines), 20_000)
 

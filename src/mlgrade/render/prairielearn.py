@@ -29,7 +29,7 @@ def fraction(result: GradeResult) -> float:
 def _output(result: GradeResult) -> str:
     lines = [f"score {fmt_points(result.score)}/{fmt_points(result.max_score)}"]
     for e in result.execution.errors:
-        lines.append(f"cell {e.cell} raised {e.ename}: {e.evalue}")
+        lines.append(truncate(f"cell {e.cell} raised {e.ename}: {e.evalue}", 500))
     lines += [f"note: {n}" for n in result.notices]
     lines.append(f"mlgrade {result.mlgrade_version}, graders {result.grader_version}, "
                  f"seed {result.seed}")

@@ -1,0 +1,55 @@
+"""Golden tests: every output format, rendered from the shared canned results.
+
+Regenerate after an intended change with ``MLGRADE_UPDATE_GOLDEN=1 pytest tests/render`` and
+review the diff of ``tests/render/golden/`` before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mlgrade.render import Format, renderer
+from tests.render.canned import CASES
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("MLGRADE_UPDATE_GOLDEN") == "1"
+EXTENSION = {
+    Format.CONSOLE: "txt", Format.JSON: "json", Format.MARKDOWN: "md", Format.JUNIT: "xml",
+    Format.GRADESCOPE: "gradescope.json", Format.PRAIRIELEARN: "prairielearn.json",
+    Format.CLASSROOM: "classroom.txt",
+}
+
+
+def golden_path(fmt: Format, case: str) -> Path:
+    # A new Format member without an extension here fails with a KeyError: add one, then
+    # regenerate the goldens.
+    return GOLDEN / fmt.value / f"{case}.{EXTENSION[fmt]}"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("fmt", list(Format), ids=str)
+def test_golden(fmt: Format, case: str) -> None:
+    text = renderer(fmt)(CASES[case])
+    path = golden_path(fmt, case)
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    assert path.is_file(), f"no golden file {path}: run MLGRADE_UPDATE_GOLDEN=1 pytest tests/render"
+    assert text == path.read_bytes().decode("utf-8")
+
+
+def test_every_format_has_goldens_and_nothing_stale() -> None:
+    expected = {golden_path(fmt, case) for fmt in Format for case in CASES}
+    present = {p for p in GOLDEN.rglob("*") if p.is_file()}
+    assert present == expected
+
+
+@pytest.mark.parametrize("fmt", list(Format), ids=str)
+def test_render_is_deterministic_and_text(fmt: Format) -> None:
+    for result in CASES.values():
+        first = renderer(fmt)(result)
+        assert isinstance(first, str) and first.endswith("\n")
+        assert first == renderer(fmt)(result)
