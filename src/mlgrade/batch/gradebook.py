@@ -1,0 +1,288 @@
+"""The gradebook: one SQLite file on the lead's machine.
+
+Schema changes go through named migrations, each applied once in its own transaction and
+recorded in ``migrations``. The database runs in WAL mode with a busy timeout, so two
+``mlgrade grade`` runs on one gradebook wait for each other instead of corrupting it; each
+graded submission is committed in its own transaction as soon as it arrives, so a run killed
+with SIGKILL loses at most the submissions that were still being graded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlgrade.errors import GradebookError
+
+DEFAULT_GRADEBOOK = Path("gradebook.db")
+BUSY_TIMEOUT_MS = 60_000
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    ("0001_initial", """
+        CREATE TABLE learners (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE assignments (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL,
+            max_score REAL NOT NULL
+        );
+        CREATE TABLE submissions (
+            id INTEGER PRIMARY KEY,
+            learner_id INTEGER NOT NULL REFERENCES learners(id),
+            assignment_id INTEGER NOT NULL REFERENCES assignments(id),
+            source TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            graded_at TEXT NOT NULL,
+            mlgrade_version TEXT NOT NULL,
+            grader_version TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            score REAL NOT NULL,
+            max_score REAL NOT NULL,
+            duration_s REAL NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('graded', 'errored')),
+            reason TEXT,
+            result_json TEXT NOT NULL,
+            UNIQUE (learner_id, assignment_id)
+        );
+        CREATE TABLE test_results (
+            submission_id INTEGER NOT NULL REFERENCES submissions(id) ON DELETE CASCADE,
+            test_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            question TEXT,
+            points REAL NOT NULL,
+            earned REAL NOT NULL,
+            status TEXT NOT NULL,
+            feedback TEXT NOT NULL,
+            duration_s REAL NOT NULL,
+            PRIMARY KEY (submission_id, test_id)
+        );
+    """),
+    ("0002_submission_problem", """
+        -- what went wrong while running the notebook, for `mlgrade report`:
+        -- 'timeout', 'kernel_died', 'worker_died', 'worker_timeout' or NULL
+        ALTER TABLE submissions ADD COLUMN problem TEXT;
+        CREATE INDEX submissions_by_assignment ON submissions(assignment_id, status);
+    """),
+)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A submission row as stored, for reports and exports."""
+
+    learner: str
+    assignment: str
+    source: str
+    content_hash: str
+    graded_at: str
+    mlgrade_version: str
+    grader_version: str
+    seed: int
+    score: float
+    max_score: float
+    duration_s: float
+    status: str
+    reason: str | None
+    problem: str | None
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TestRow:
+    learner: str
+    assignment: str
+    test_id: str
+    title: str
+    points: float
+    earned: float
+    status: str
+
+
+class Gradebook:
+    """A connection to one gradebook file. Use as a context manager."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        if not create and not path.exists():
+            raise GradebookError(f"no gradebook at {path}. Run `mlgrade grade ASSIGNMENT FOLDER "
+                                 f"--gradebook {path}` first, or pass the right --gradebook.")
+        try:
+            if path.parent != Path(""):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE below)
+            self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise GradebookError(f"{path}: SQLite could not switch to WAL mode (got {mode}); "
+                                     "put the gradebook on a local disk.")
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.migrate()
+        except sqlite3.DatabaseError as exc:
+            raise GradebookError(f"{path} cannot be used as a gradebook ({exc}). Pass another "
+                                 "--gradebook, or move this file away.") from None
+
+    def __enter__(self) -> Gradebook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``: takes the write lock up front (waiting up to the
+        busy timeout for another run), so concurrent writers serialise instead of failing."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- schema -----------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this file lacks, in order; return their names."""
+        applied: list[str] = []
+        with self.transaction() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS migrations "
+                         "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+            known = {name for name, _ in MIGRATIONS}
+            if done - known:
+                raise GradebookError(
+                    f"{self.path} was written by a newer mlgrade (migrations "
+                    f"{', '.join(sorted(done - known))}). Upgrade mlgrade to use it.")
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)",
+                             (name, _now()))
+                applied.append(name)
+        return applied
+
+    def migrations(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM migrations ORDER BY name")]
+
+    def integrity_ok(self) -> bool:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def record(self, *, learner: str, assignment: str, assignment_title: str,
+               assignment_max: float, source: str, content_hash: str, result: dict[str, Any],
+               problem: str | None) -> None:
+        """Store one graded submission (replacing the learner's previous one) in one
+        transaction: the submission row, its per-test rows and the full result JSON."""
+        tests = result.get("tests", [])
+        max_score = float(result.get("max_score") or 0) or assignment_max
+        with self.transaction() as conn:
+            conn.execute("INSERT INTO learners (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
+                         (learner,))
+            conn.execute(
+                "INSERT INTO assignments (name, title, max_score) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET title = excluded.title, "
+                "max_score = excluded.max_score", (assignment, assignment_title, assignment_max))
+            learner_id = conn.execute("SELECT id FROM learners WHERE name = ?",
+                                      (learner,)).fetchone()[0]
+            assignment_id = conn.execute("SELECT id FROM assignments WHERE name = ?",
+                                         (assignment,)).fetchone()[0]
+            conn.execute("DELETE FROM submissions WHERE learner_id = ? AND assignment_id = ?",
+                         (learner_id, assignment_id))
+            cur = conn.execute(
+                "INSERT INTO submissions (learner_id, assignment_id, source, content_hash, "
+                "graded_at, mlgrade_version, grader_version, seed, score, max_score, duration_s, "
+                "status, reason, result_json, problem) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (learner_id, assignment_id, source, content_hash, _now(),
+                 str(result.get("mlgrade_version", "")), str(result.get("grader_version", "")),
+                 int(result.get("seed", 0)), float(result.get("score", 0.0)), max_score,
+                 float(result.get("duration_s", 0.0)), str(result.get("status", "errored")),
+                 result.get("reason"), json.dumps(result, ensure_ascii=False, allow_nan=False),
+                 problem))
+            conn.executemany(
+                "INSERT INTO test_results (submission_id, test_id, title, question, points, "
+                "earned, status, feedback, duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(cur.lastrowid, t["id"], t["title"], t.get("question"), float(t["points"]),
+                  float(t["earned"]), t["status"], t.get("feedback", ""),
+                  float(t.get("duration_s", 0.0))) for t in tests])
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def up_to_date(self, assignment: str, grader_version: str, seed: int) -> dict[str, str]:
+        """learner -> content hash of submissions already graded with these graders and seed."""
+        rows = self.conn.execute(
+            "SELECT l.name, s.content_hash FROM submissions s JOIN learners l ON l.id = s.learner_id "
+            "JOIN assignments a ON a.id = s.assignment_id "
+            "WHERE a.name = ? AND s.grader_version = ? AND s.seed = ?",
+            (assignment, grader_version, seed))
+        return {name: digest for name, digest in rows}
+
+    def assignments(self) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT a.name FROM assignments a WHERE EXISTS "
+            "(SELECT 1 FROM submissions s WHERE s.assignment_id = a.id) ORDER BY a.name")]
+
+    def assignment_title(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT title FROM assignments WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def submissions(self, assignment: str | None = None) -> list[Recorded]:
+        query = ("SELECT l.name, a.name, s.source, s.content_hash, s.graded_at, s.mlgrade_version, "
+                 "s.grader_version, s.seed, s.score, s.max_score, s.duration_s, s.status, "
+                 "s.reason, s.problem, s.result_json FROM submissions s "
+                 "JOIN learners l ON l.id = s.learner_id "
+                 "JOIN assignments a ON a.id = s.assignment_id")
+        args: tuple[Any, ...] = ()
+        if assignment is not None:
+            query += " WHERE a.name = ?"
+            args = (assignment,)
+        rows = self.conn.execute(query + " ORDER BY a.name, l.name COLLATE NOCASE", args)
+        return [Recorded(*row[:14], result=json.loads(row[14])) for row in rows]
+
+    def test_rows(self, assignment: str | None = None) -> list[TestRow]:
+        query = ("SELECT l.name, a.name, t.test_id, t.title, t.points, t.earned, t.status "
+                 "FROM test_results t JOIN submissions s ON s.id = t.submission_id "
+                 "JOIN learners l ON l.id = s.learner_id "
+                 "JOIN assignments a ON a.id = s.assignment_id")
+        args: tuple[Any, ...] = ()
+        if assignment is not None:
+            query += " WHERE a.name = ?"
+            args = (assignment,)
+        rows = self.conn.execute(query + " ORDER BY a.name, l.name COLLATE NOCASE, t.rowid", args)
+        return [TestRow(*row) for row in rows]
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration script on ``;`` (the scripts hold no literal semicolons)."""
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def open_existing(path: Path) -> Gradebook:
+    """A gradebook that must already exist (report, export, feedback)."""
+    return Gradebook(path, create=False)
+
+
+__all__ = ["DEFAULT_GRADEBOOK", "MIGRATIONS", "Gradebook", "Recorded", "TestRow",
+           "open_existing"]

@@ -1,0 +1,378 @@
+"""Grade stage for a batch: run each submission in a worker process, return plain data.
+
+Two backends share one interface, ``run(tasks, deliver)``:
+
+* :class:`LocalPool` (the default): N long-lived worker processes on this machine, one
+  submission at a time each. The parent enforces a hard per-submission timeout; a worker that
+  dies (out of memory, a crash) or overruns is replaced and its submission becomes an errored
+  result with the reason. The batch always finishes.
+* :class:`DaskBackend` (``--scheduler tcp://HOST:8786``): each Dask task grades one
+  submission in a fresh child process and returns the result as a plain dict.
+
+Workers never touch the gradebook: ``deliver`` runs in the parent, which alone writes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlgrade import __version__
+from mlgrade.config import Settings
+from mlgrade.errors import EnvironmentProblem, MlgradeError, UsageError
+
+TERM_GRACE_S = 10.0  # a worker told to stop gets this long to shut its kernel down
+SLOW_START_S = 120.0  # allowance for starting a worker process (imports) on a busy machine
+
+
+@dataclass(frozen=True)
+class GradeTask:
+    """Everything a worker needs to grade one submission, picklable and self-contained:
+    the notebook travels as bytes, so a remote Dask worker needs no shared file system."""
+
+    index: int
+    learner: str
+    source: str
+    content_hash: str
+    notebook: bytes
+    assignment: str
+    assignments_root: str
+    settings: Settings
+
+
+Outcome = dict[str, Any]  # {"result": GradeResult.to_dict(), "problem": str | None}
+Deliver = Callable[[GradeTask, Outcome], None]
+
+
+class Backend(Protocol):
+    """Grades tasks somewhere and hands each outcome to ``deliver`` in the calling thread."""
+
+    description: str
+
+    def run(self, tasks: Sequence[GradeTask], deliver: Deliver) -> None: ...
+
+
+def hard_timeout(settings: Settings) -> float:
+    """The parent's backstop for one submission: every inner limit together, plus slack."""
+    return (settings.startup_timeout * 4 + settings.notebook_timeout + settings.grading_timeout
+            + 60.0)
+
+
+# -- one submission ---------------------------------------------------------------------------
+
+def classify(result: dict[str, Any]) -> str | None:
+    """What went wrong while the notebook ran, for the report's 'problems' list."""
+    execution = result.get("execution") or {}
+    names = {e.get("ename") for e in execution.get("errors", ())}
+    if execution.get("timed_out") or names & {"Timeout", "NotebookTimeout"}:
+        return "timeout"
+    if "KernelDied" in names or execution.get("kernel_restarts"):
+        return "kernel_died"
+    if result.get("status") == "errored":
+        return "errored"
+    return None
+
+
+def errored_outcome(task: GradeTask, reason: str, problem: str, duration_s: float = 0.0,
+                    isolation: str = "unknown") -> Outcome:
+    """A result for a submission that could not be graded at all."""
+    from mlgrade.results import Execution, GradeResult, SubmissionStatus
+
+    title, grader_version = task.assignment, "unknown"
+    with contextlib.suppress(MlgradeError, OSError):
+        from mlgrade.assignments import get_assignment
+
+        found = get_assignment(Path(task.assignments_root), task.assignment)
+        title, grader_version = found.title, found.grader_version()
+    result = GradeResult(
+        assignment=task.assignment, title=title, notebook=task.source, seed=task.settings.seed,
+        status=SubmissionStatus.ERRORED, tests=(), execution=Execution(0, 0),
+        duration_s=round(duration_s, 3), isolation=isolation, mlgrade_version=__version__,
+        grader_version=grader_version, reason=reason)
+    return {"result": result.to_dict(), "problem": problem}
+
+
+def _sandbox(settings: Settings, slot: int) -> Any:
+    from mlgrade.sandbox import choose_sandbox
+
+    try:
+        return choose_sandbox(settings, purpose="grade", slot=slot)  # type: ignore[call-arg]
+    except TypeError:  # before per-slot sandboxes existed
+        return choose_sandbox(settings, purpose="grade")
+
+
+def grade_task(task: GradeTask, slot: int) -> Outcome:
+    """Grade one submission from a private temporary folder holding a copy of it.
+
+    Problems with the submission or the machine become an errored result; only an interrupt
+    (the parent stopping this worker) escapes.
+    """
+    from mlgrade.assignments import get_assignment
+    from mlgrade.pipeline import check_notebook
+
+    start = time.perf_counter()
+    previous = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix="mlgrade-submission-") as tmp:
+        copy = Path(tmp) / (Path(task.source).name or "submission.ipynb")
+        copy.write_bytes(task.notebook)
+        os.chdir(tmp)  # anything resolved relative to the worker stays in this folder
+        try:
+            assignment = get_assignment(Path(task.assignments_root), task.assignment)
+            checked = check_notebook(copy, assignment, task.settings,
+                                     sandbox=_sandbox(task.settings, slot))
+            result = replace(checked.result, notebook=task.source).to_dict()
+            return {"result": result, "problem": classify(result)}
+        except MlgradeError as exc:
+            problem = "environment" if isinstance(exc, EnvironmentProblem) else "unreadable"
+            return errored_outcome(task, str(exc), problem, time.perf_counter() - start)
+        except Exception as exc:  # a bug must not lose the batch: record it, carry on
+            return errored_outcome(task, f"mlgrade failed internally ({type(exc).__name__}: "
+                                   f"{exc}); please report it", "internal",
+                                   time.perf_counter() - start)
+        finally:
+            os.chdir(previous)
+
+
+def _stop_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds the kernel's context manager: no orphan kernel
+
+
+# -- local processes --------------------------------------------------------------------------
+
+def _serve(conn: Connection, slot: int) -> None:
+    """Worker process main loop: receive a task, send back its outcome, until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, _stop_on_term)
+    import mlgrade.pipeline  # noqa: F401  (import once, before the first task)
+
+    conn.send("ready")
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        conn.send(grade_task(task, slot))
+
+
+@dataclass
+class _Slot:
+    index: int
+    process: Any
+    conn: Connection
+    ready: bool = False
+    task: GradeTask | None = None
+    deadline: float = 0.0
+    started: float = 0.0
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "did not exit"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with status {code}"
+
+
+class LocalPool:
+    """``workers`` grading processes on this machine (spawned, never forked: the parent may
+    run a progress thread, and a fork would copy its locks)."""
+
+    def __init__(self, workers: int, timeout_s: float) -> None:
+        if workers < 1:
+            raise UsageError(f"--workers must be 1 or more, got {workers}.")
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self.description = f"{workers} local worker process(es)"
+        self._ctx = multiprocessing.get_context("spawn")
+
+    def _spawn(self, index: int) -> _Slot:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(target=_serve, args=(child, index), daemon=True,
+                                    name=f"mlgrade-worker-{index}")
+        process.start()
+        child.close()
+        return _Slot(index, process, parent, started=time.monotonic())
+
+    def _stop(self, slot: _Slot) -> None:
+        process = slot.process
+        if process.is_alive():
+            process.terminate()  # SIGTERM: the worker shuts its kernel down and exits
+            process.join(TERM_GRACE_S)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+        slot.conn.close()
+
+    def run(self, tasks: Sequence[GradeTask], deliver: Deliver) -> None:
+        pending = list(reversed(tasks))
+        slots = [self._spawn(i) for i in range(min(self.workers, len(tasks)))]
+        try:
+            while pending or any(s.task is not None for s in slots):
+                for slot in slots:
+                    if slot.ready and slot.task is None and pending:
+                        slot.task = pending.pop()
+                        slot.conn.send(slot.task)
+                        slot.deadline = time.monotonic() + self.timeout_s
+                self._wait(slots, deliver)
+        finally:
+            for slot in slots:
+                with contextlib.suppress(OSError, BrokenPipeError):
+                    if slot.process.is_alive() and slot.task is None:
+                        slot.conn.send(None)
+            for slot in slots:
+                slot.process.join(2 if slot.task is None else 0)
+                self._stop(slot)
+
+    def _wait(self, slots: list[_Slot], deliver: Deliver) -> None:
+        now = time.monotonic()
+        deadlines = [s.deadline if s.ready else s.started + SLOW_START_S for s in slots]
+        timeout = max(0.0, min(deadlines, default=now + 1) - now)
+        watch: list[Any] = [s.conn for s in slots] + [s.process.sentinel for s in slots]
+        ready = set(wait(watch, timeout=min(timeout, 5.0)))
+        for i, slot in enumerate(slots):
+            if slot.conn in ready:
+                try:
+                    message = slot.conn.recv()
+                except (EOFError, OSError):
+                    message = None
+                if message == "ready":
+                    slot.ready = True
+                    continue
+                if message is not None and slot.task is not None:
+                    task, slot.task = slot.task, None
+                    deliver(task, message)
+                    continue
+            if slot.conn in ready or slot.process.sentinel in ready:
+                slot.process.join(1)
+                how = describe_exit(slot.process.exitcode)
+                if not slot.ready:
+                    self._stop(slot)
+                    raise EnvironmentProblem(f"a grading worker could not start: it {how}. "
+                                             "Run `mlgrade check` on one notebook to see why.")
+                slots[i] = self._replace(slot, deliver, f"the grading process {how}", "worker_died")
+            elif time.monotonic() > deadlines[i]:
+                if slot.ready:
+                    reason = (f"grading took longer than {self.timeout_s:g} s and was stopped "
+                              "(the notebook or a grader hung)")
+                    slots[i] = self._replace(slot, deliver, reason, "worker_timeout")
+                else:
+                    self._stop(slot)
+                    raise EnvironmentProblem(
+                        f"a grading worker did not start within {SLOW_START_S:g} s. The machine "
+                        "may be overloaded: try fewer --workers.")
+
+    def _replace(self, slot: _Slot, deliver: Deliver, reason: str, problem: str) -> _Slot:
+        self._stop(slot)
+        if slot.task is not None:
+            elapsed = time.monotonic() - (slot.deadline - self.timeout_s)
+            deliver(slot.task, errored_outcome(slot.task, reason, problem, elapsed))
+        return self._spawn(slot.index)
+
+
+# -- Dask -------------------------------------------------------------------------------------
+
+_slot_lock = threading.Lock()
+_slots: dict[int, int] = {}
+
+
+def _thread_slot() -> int:
+    """A small, stable number for the Dask worker thread running this task."""
+    with _slot_lock:
+        return _slots.setdefault(threading.get_ident(), len(_slots))
+
+
+def grade_in_subprocess(task: GradeTask, timeout_s: float) -> Outcome:
+    """Grade ``task`` in a fresh Python process (a Dask task's body): the pytest run and the
+    kernel stay out of the Dask worker, and a crash there is an errored result here."""
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="mlgrade-task-") as tmp:
+        out = Path(tmp) / "outcome.json"
+        child = subprocess.Popen(
+            [sys.executable, "-m", "mlgrade.batch.workers", str(out), str(_thread_slot())],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)
+        try:
+            _, stderr = child.communicate(pickle.dumps(task), timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            child.terminate()
+            try:
+                child.communicate(timeout=TERM_GRACE_S)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.communicate()
+            return errored_outcome(task, f"grading took longer than {timeout_s:g} s and was "
+                                   "stopped (the notebook or a grader hung)", "worker_timeout",
+                                   time.monotonic() - start)
+        if child.returncode == 0 and out.exists():
+            outcome: Outcome = json.loads(out.read_text(encoding="utf-8"))
+            return outcome
+        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] if stderr else []
+        return errored_outcome(task, f"the grading process {describe_exit(child.returncode)}"
+                               + (f": {tail[0][:300]}" if tail else ""), "worker_died",
+                               time.monotonic() - start)
+
+
+class DaskBackend:
+    """Grade on a Dask distributed cluster; the gradebook stays with the caller."""
+
+    def __init__(self, scheduler: str, timeout_s: float) -> None:
+        self.scheduler = scheduler
+        self.timeout_s = timeout_s
+        self.description = f"Dask scheduler {scheduler}"
+
+    def run(self, tasks: Sequence[GradeTask], deliver: Deliver) -> None:
+        try:
+            from distributed import Client, as_completed
+        except ImportError:
+            raise EnvironmentProblem("--scheduler needs the optional Dask support: "
+                                     "pip install 'mlgrade[cluster]'.") from None
+        try:
+            client = Client(self.scheduler, timeout=30)
+        except (OSError, TimeoutError) as exc:
+            raise EnvironmentProblem(f"cannot reach the Dask scheduler at {self.scheduler} "
+                                     f"({exc}). Check the address and that it is running.") from None
+        try:
+            futures = {client.submit(grade_in_subprocess, task, self.timeout_s, pure=False,
+                                     key=f"mlgrade-{task.index}-{os.getpid()}-{time.time_ns()}"): task
+                       for task in tasks}
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # KilledWorker, lost connection: data, not a crash
+                    outcome = errored_outcome(task, f"the Dask task failed ({type(exc).__name__}: "
+                                              f"{exc})", "worker_died")
+                deliver(task, outcome)
+        finally:
+            client.close()
+
+
+def _child_main(argv: list[str]) -> int:
+    """``python -m mlgrade.batch.workers OUT SLOT``: grade the pickled task on stdin."""
+    signal.signal(signal.SIGTERM, _stop_on_term)
+    task = pickle.loads(sys.stdin.buffer.read())
+    outcome = grade_task(task, int(argv[1]))
+    Path(argv[0]).write_text(json.dumps(outcome, allow_nan=False), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

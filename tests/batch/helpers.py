@@ -1,0 +1,78 @@
+"""Fixtures for batch grading: a folder of real month-2 submissions, one behaviour each."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.conftest import REPO, replace_cell, solution
+
+STARTER = REPO / "assignments" / "month2" / "month2.ipynb"
+
+NAIVE_SIGMOID = "def sigmoid(z):\n    return 1 / (1 + np.exp(-np.asarray(z, float)))\n"
+BROKEN_Q1 = "weights = np.array([0.5, 0.3, 0.2]\nprediction = float(weights @ [1.0, 2.0, 3.0])\n"
+LOOPS_BEFORE_SOFTMAX = "while True:\n    pass\n"
+KILLS_KERNEL = "import os\nos._exit(1)\n"
+
+# learner -> (file under the input folder, expected score out of 15, expected status)
+EXPECTED = {
+    "alice": ("alice.ipynb", 15.0, "graded"),  # the reference solution
+    "bob": ("bob.ipynb", 13.0, "graded"),  # naive sigmoid overflows: loses q7 (2 points)
+    "carol": ("carol/month2.ipynb", 0.0, "graded"),  # the starter, folder-per-learner layout
+    "dave": ("month2-dave/month2.ipynb", 14.0, "graded"),  # SyntaxError in q1 (classroom name)
+    "erin": ("erin.ipynb", 13.0, "graded"),  # infinite loop in the softmax cell: timeout
+    "frank": ("frank.ipynb", 13.0, "graded"),  # the sigmoid cell kills the kernel
+}
+SKIPPED = {"grace.ipynb", "grace/month2.ipynb", "notes.txt"}
+CELL_TIMEOUT = "3"
+
+
+def write(nb: nbformat.NotebookNode, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dest)
+
+
+def make_submissions(folder: Path) -> Path:
+    """The eight-submission class folder the end-to-end tests grade."""
+    ref = solution("month2")
+    write(ref, folder / "alice.ipynb")
+    write(replace_cell(ref, "def sigmoid", NAIVE_SIGMOID), folder / "bob.ipynb")
+    (folder / "carol").mkdir(parents=True)
+    shutil.copyfile(STARTER, folder / "carol" / "month2.ipynb")
+    write(replace_cell(ref, "prediction =", BROKEN_Q1), folder / "month2-dave" / "month2.ipynb")
+    looping = replace_cell(ref, "def softmax", LOOPS_BEFORE_SOFTMAX
+                           + next(c.source for c in ref.cells if "def softmax" in c.source))
+    write(looping, folder / "erin.ipynb")
+    write(replace_cell(ref, "def sigmoid", KILLS_KERNEL), folder / "frank.ipynb")
+    write(ref, folder / "grace.ipynb")  # grace submitted twice: both are skipped
+    write(ref, folder / "grace" / "month2.ipynb")
+    (folder / "notes.txt").write_text("not a notebook\n")
+    return folder
+
+
+@pytest.fixture
+def class_folder(tmp_path: Path) -> Path:
+    return make_submissions(tmp_path / "submissions")
+
+
+def scores(db: Path) -> dict[str, tuple[float, str]]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT l.name, s.score, s.status FROM submissions s "
+                            "JOIN learners l ON l.id = s.learner_id").fetchall()
+    return {name: (score, status) for name, score, status in rows}
+
+
+def expected_scores() -> dict[str, tuple[float, str]]:
+    return {k: (v[1], v[2]) for k, v in EXPECTED.items()}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLGRADE_GRADEBOOK", "MLGRADE_SEED", "MLGRADE_ISOLATION"):
+        monkeypatch.delenv(name, raising=False)
+    os.environ.setdefault("COLUMNS", "200")
