@@ -1,0 +1,202 @@
+"""Platform deliverables end to end: the GitHub Classroom workflow and the Gradescope bundle,
+run for real against the installed ``mlgrade`` (one kernel run per platform)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mlgrade.assignments import default_assignments_dir, get_assignment
+from mlgrade.cli import app
+from mlgrade.deliver import collect_grader_tests
+from mlgrade.render import Format
+from mlgrade.render.classroom import runners_for
+from tests.conftest import FIXTURE_NOTEBOOKS, SOLUTIONS
+
+runner = CliRunner()
+BIN = str(Path(sys.executable).parent)  # the installed `mlgrade` and `python3` live here
+ONE_WRONG = FIXTURE_NOTEBOOKS / "one_wrong_answer.ipynb"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
+    env.update(extra)
+    return env
+
+
+def _workflow() -> dict[str, Any]:
+    result = runner.invoke(app, ["classroom", "workflow", "month2"])
+    assert result.exit_code == 0, result.stderr
+    return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("fmt", list(Format), ids=str)
+def test_every_format_is_a_check_option(fmt: Format, tmp_path: Path) -> None:
+    # accepted by the option parser: the run gets as far as looking for the notebook
+    missing = tmp_path / "absent.ipynb"
+    result = runner.invoke(app, ["check", "month2", str(missing), "--format", fmt.value])
+    assert result.exit_code == 2 and "absent.ipynb" in result.stderr
+    assert "Invalid value" not in result.stderr and result.stdout == ""
+
+
+def test_unknown_format_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["check", "month2", "--format", "xml"])
+    assert result.exit_code == 2 and "Invalid value" in result.stderr
+
+
+def test_classroom_workflow_is_complete_and_lists_every_runner() -> None:
+    wf = _workflow()
+    assert wf["name"] == "Autograding Tests"  # the reporter posts points only under this name
+    assert wf["permissions"]["checks"] == "write"
+    (job_name,) = wf["jobs"]
+    assert job_name == "run-autograding-tests"
+    steps = wf["jobs"][job_name]["steps"]
+    uses = [s.get("uses", "") for s in steps]
+    assert uses[0].startswith("actions/checkout@") and uses[1].startswith("actions/setup-python@")
+    install = next(s for s in steps if s["name"] == "Install mlgrade")["run"]
+    assert "download.pytorch.org/whl/cpu" in install and "mlgrade==" in install
+    grade = next(s for s in steps if s.get("id") == "grade")
+    assert "mlgrade check month2 month2.ipynb --format classroom" in grade["run"]
+    reporter = steps[-1]
+    assert reporter["uses"] == "classroom-resources/autograding-grading-reporter@v1"
+    ids = reporter["with"]["runners"].split(",")
+    a = get_assignment(default_assignments_dir(), "month2")
+    expected = runners_for(collect_grader_tests(a))
+    assert ids == [r.id for r in expected] and len(ids) == 9
+    assert all(re.fullmatch(r"[a-zA-Z0-9]+", i) for i in ids)  # the reporter's own pattern
+    assert reporter["env"] == {
+        f"{i.upper()}_RESULTS": f"${{{{ steps.grade.outputs.{i}_result }}}}" for i in ids}
+
+
+def test_classroom_workflow_options_and_unknown_assignment(tmp_path: Path) -> None:
+    dest = tmp_path / "classroom.yml"
+    result = runner.invoke(app, ["classroom", "workflow", "month2", "-o", str(dest),
+                                 "--notebook", "my work.ipynb", "--python", "3.11",
+                                 "--install", "mlgrade @ git+https://example.org/mlgrade@v1",
+                                 "--constraints", "https://example.org/constraints.txt"])
+    assert result.exit_code == 0, result.stderr
+    wf = yaml.safe_load(dest.read_text(encoding="utf-8"))
+    steps = wf["jobs"]["run-autograding-tests"]["steps"]
+    assert steps[1]["with"]["python-version"] == "3.11"
+    assert "-c https://example.org/constraints.txt 'mlgrade @ git+https://example.org/mlgrade@v1'" \
+        in steps[2]["run"]
+    assert "'my work.ipynb'" in steps[3]["run"]
+    bad = runner.invoke(app, ["classroom", "workflow", "month99"])
+    assert bad.exit_code == 2 and "mlgrade list" in bad.stderr
+
+
+def _decode(value: str) -> dict[str, Any]:
+    return json.loads(base64.b64decode(value, validate=True))  # type: ignore[no-any-return]
+
+
+@pytest.mark.kernel
+def test_classroom_grading_step_runs_and_feeds_every_runner(tmp_path: Path) -> None:
+    """Run the generated workflow's grading step in bash, as Actions would."""
+    wf = _workflow()
+    steps = wf["jobs"]["run-autograding-tests"]["steps"]
+    script = next(s for s in steps if s.get("id") == "grade")["run"]
+    reporter_env = steps[-1]["env"]
+    shutil.copyfile(ONE_WRONG, tmp_path / "month2.ipynb")
+    out, summary = tmp_path / "github_output", tmp_path / "summary.md"
+    env = _env(GITHUB_OUTPUT=str(out), GITHUB_STEP_SUMMARY=str(summary))
+    # Actions runs `run:` with `bash -e`; exit 1 (points lost) must not stop the reporter
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    # what the reporter would see: one variable per listed runner, each decodable
+    for var, expr in reporter_env.items():
+        name = re.fullmatch(r"\$\{\{ steps\.grade\.outputs\.(\w+) \}\}", expr).group(1)  # type: ignore[union-attr]
+        assert var == name.removesuffix("_result").upper() + "_RESULTS"
+        doc = _decode(outputs[name])
+        assert doc["tests"] and doc["status"] in ("pass", "fail", "error")
+    docs = [_decode(v) for v in outputs.values()]
+    assert len(docs) == len(reporter_env) == 9
+    lost = [d for d in docs if d["status"] != "pass"]
+    assert lost and all(d["status"] == "fail" for d in lost)  # wrong answers, no grader errors
+    assert sum(d["max_score"] for d in docs) == 15
+    total = sum(t["score"] for d in docs for t in d["tests"])
+    assert total == 15 - sum(d["max_score"] for d in lost)  # all-or-nothing per runner
+    assert f"**Score: {total} / 15**" in summary.read_text(encoding="utf-8")
+    # a wrong notebook name is a real error: the step fails instead of reporting zero
+    (tmp_path / "month2.ipynb").unlink()
+    missing = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "month2.ipynb" in missing.stderr
+
+
+def _unpack_bundle(tmp_path: Path) -> Path:
+    zip_path = tmp_path / "autograder.zip"
+    result = runner.invoke(app, ["gradescope", "bundle", "month2", "-o", str(zip_path)])
+    assert result.exit_code == 0, result.stderr
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(zip_path) as zf:
+        names = zf.namelist()
+        assert {"setup.sh", "run_autograder"} <= set(names)
+        for info in zf.infolist():
+            mode = info.external_attr >> 16
+            if info.filename != "README.txt":
+                assert mode & stat.S_IXUSR, f"{info.filename} must be executable"
+        zf.extractall(root / "source")
+    for name in ("setup.sh", "run_autograder"):
+        (root / "source" / name).chmod(0o755)
+        assert subprocess.run(["bash", "-n", str(root / "source" / name)]).returncode == 0
+    setup = (root / "source" / "setup.sh").read_text()
+    from mlgrade import __version__
+
+    assert f"mlgrade=={__version__}" in setup  # the bundle pins the graders' version
+    (root / "submission").mkdir()
+    return root
+
+
+def _run_autograder(root: Path) -> dict[str, Any]:
+    results = root / "results" / "results.json"
+    results.unlink(missing_ok=True)
+    done = subprocess.run([str(root / "source" / "run_autograder")], cwd=root / "source",
+                          env=_env(MLGRADE_AUTOGRADER_ROOT=str(root)), capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    return json.loads(results.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@pytest.mark.kernel
+def test_gradescope_bundle_grades_a_submission_in_a_mimicked_root(tmp_path: Path) -> None:
+    root = _unpack_bundle(tmp_path)
+    # a learner uploads a folder; the notebook has a different name
+    (root / "submission" / "work").mkdir()
+    shutil.copyfile(ONE_WRONG, root / "submission" / "work" / "my answers.ipynb")
+    doc = _run_autograder(root)
+    assert doc["max_score"] == 15 and len(doc["tests"]) == 9
+    failed = [t for t in doc["tests"] if t["status"] == "failed"]
+    assert failed and all(t["score"] == 0 and t["output"] for t in failed)
+    assert doc["score"] == 15 - sum(t["max_score"] for t in failed)
+    assert all(t["visibility"] == "visible" for t in doc["tests"])
+
+
+def test_gradescope_bundle_always_leaves_results(tmp_path: Path) -> None:
+    root = _unpack_bundle(tmp_path)
+    doc = _run_autograder(root)  # nothing submitted
+    assert doc["score"] == 0 and doc["tests"] == [] and "No notebook" in doc["output"]
+    (root / "submission" / "month2.ipynb").write_text("not a notebook", encoding="utf-8")
+    doc = _run_autograder(root)  # mlgrade refuses the file (exit 2): the learner is told why
+    assert doc["score"] == 0 and "could not be graded" in doc["output"]
+    assert "month2.ipynb" in doc["output"]
+
+
+def test_gradescope_bundle_rejects_a_non_zip_name(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["gradescope", "bundle", "month2", "-o", str(tmp_path / "x.tar")])
+    assert result.exit_code == 2 and ".zip" in result.stderr
