@@ -32,6 +32,11 @@ def expect(condition: object, message: str) -> None:
 def _kind(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape}"
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple):
+        return f"a {type(value).__name__} of shape {shape}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of length {len(value)}"
     return f"a {type(value).__name__}"
 
 
@@ -60,7 +65,8 @@ def expect_close(actual: Any, expected: Any, message: str, *, rtol: float = 1e-6
         raise Fail(f"{message} (got {_kind(actual)}, expected a number or an array)") from None
     want = np.asarray(expected, dtype=float)
     if got.shape != want.shape:
-        raise Fail(f"{message} (expected shape {want.shape}, got {got.shape})")
+        wanted = "a single number" if want.ndim == 0 else f"shape {want.shape}"
+        raise Fail(f"{message} (expected {wanted}, got {_kind(actual)})")
     if not np.all(np.isfinite(got)):
         raise Fail(f"{message} (the result contains NaN or infinity)")
     if not np.allclose(got, want, rtol=rtol, atol=atol):
