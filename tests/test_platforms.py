@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.conftest import FIXTURE_NOTEBOOKS
 from typer.testing import CliRunner
 
 from mlgrade.assignments import default_assignments_dir, get_assignment
@@ -24,7 +25,6 @@ from mlgrade.cli import app
 from mlgrade.deliver import collect_grader_tests
 from mlgrade.render import Format
 from mlgrade.render.classroom import runners_for
-from tests.conftest import FIXTURE_NOTEBOOKS, SOLUTIONS
 
 runner = CliRunner()
 BIN = str(Path(sys.executable).parent)  # the installed `mlgrade` and `python3` live here

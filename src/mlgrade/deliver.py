@@ -68,7 +68,7 @@ def collect_grader_tests(assignment: Assignment) -> tuple[GraderTest, ...]:
         code = pytest.main([*grader_args(assignment.graders), "--collect-only"],
                            plugins=[collector])
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
-        collector.errors.append(sink.getvalue().strip()[-300:] or code.name)
+        collector.errors.append(sink.getvalue().strip()[-300:] or f"pytest exit code {code}")
     if collector.errors or not collector.tests:
         why = collector.errors[0] if collector.errors else "no grader tests were found"
         raise AssignmentInvalidError(

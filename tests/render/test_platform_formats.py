@@ -11,13 +11,6 @@ from pathlib import Path
 
 import pytest
 from junitparser import Error, Failure, JUnitXml
-
-from mlgrade.deliver import deliver
-from mlgrade.render import Format, classroom, gradescope, junit, markdown, prairielearn
-from mlgrade.render.classroom import GraderTest, runners_for
-from mlgrade.render.common import TRUNCATION_MARKER
-from mlgrade.results import TestResult as Result
-from mlgrade.results import TestStatus as Status
 from tests.render.canned import (
     ALL_ERRORED,
     CASES,
@@ -27,6 +20,13 @@ from tests.render.canned import (
     TYPICAL,
     ZERO_POINTS,
 )
+
+from mlgrade.deliver import deliver
+from mlgrade.render import Format, classroom, gradescope, junit, markdown, prairielearn
+from mlgrade.render.classroom import GraderTest, runners_for
+from mlgrade.render.common import TRUNCATION_MARKER
+from mlgrade.results import TestResult as Result
+from mlgrade.results import TestStatus as Status
 
 
 # -- JUnit ---------------------------------------------------------------------------------
@@ -259,5 +259,6 @@ def test_output_file_is_written_atomically_for_every_machine_format(tmp_path: Pa
 
 def test_points_rounding_for_odd_values() -> None:
     third = Result("test_t", "t", None, 1 / 3, 1 / 3, Status.PASSED, "")
-    doc = _decode(next(iter(classroom.outputs(dataclasses.replace(TYPICAL, tests=(third,))).values())))
+    (value,) = classroom.outputs(dataclasses.replace(TYPICAL, tests=(third,))).values()
+    doc = _decode(value)
     assert doc["max_score"] == 0.33 and doc["tests"][0]["score"] == 0.33  # type: ignore[index]

@@ -10,9 +10,9 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.render.canned import CASES
 
 from mlgrade.render import Format, renderer
-from tests.render.canned import CASES
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("MLGRADE_UPDATE_GOLDEN") == "1"

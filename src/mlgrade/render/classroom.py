@@ -104,8 +104,9 @@ def points(value: float) -> int | float:
 
 def payload(runner: Runner, test: TestResult | None, missing_reason: str) -> dict[str, Any]:
     """The JSON document of one runner. ``test`` is None when the graded result lacks it."""
+    score: int | float = 0
     if test is None:
-        status, score = "error", 0
+        status = "error"
         message = f"not graded: {missing_reason}"
     else:
         status, score = _STATUS[test.status], points(test.earned)

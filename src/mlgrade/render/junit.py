@@ -55,9 +55,9 @@ def render(result: GradeResult) -> str:
     tests = len(result.tests) + (1 if unrunnable else 0)
     counts = {"tests": str(tests), "failures": str(failures), "errors": str(errors),
               "skipped": "0", "time": _seconds(result.duration_s)}
-    root = ET.Element("testsuites", name="mlgrade", **counts)
-    suite = ET.SubElement(root, "testsuite", name=xml_text(f"{result.assignment}: {result.title}",
-                                                            500), **counts)
+    root = ET.Element("testsuites", {"name": "mlgrade", **counts})
+    suite = ET.SubElement(root, "testsuite",
+                          {"name": xml_text(f"{result.assignment}: {result.title}", 500), **counts})
     _properties(suite, [
         ("assignment", result.assignment), ("notebook", result.notebook),
         ("status", str(result.status)), ("score", fmt_points(result.score)),
