@@ -103,6 +103,23 @@ def _decode(value: str) -> dict[str, Any]:
     return json.loads(base64.b64decode(value, validate=True))  # type: ignore[no-any-return]
 
 
+def test_classroom_outputs_for_an_unrunnable_notebook_cover_the_workflow(tmp_path: Path) -> None:
+    from tests.render.canned import COULD_NOT_RUN
+
+    from mlgrade.deliver import deliver
+
+    a = get_assignment(default_assignments_dir(), "month2")
+    listed = _workflow()["jobs"]["run-autograding-tests"]["steps"][-1]["with"]["runners"]
+    out = tmp_path / "github_output"
+    deliver(COULD_NOT_RUN, Format.CLASSROOM, output=None, env={"GITHUB_OUTPUT": str(out)},
+            assignment=a)
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    assert [n.removesuffix("_result") for n in outputs] == listed.split(",")
+    docs = [_decode(v) for v in outputs.values()]
+    assert all(d["status"] == "error" and d["tests"][0]["score"] == 0 for d in docs)
+    assert sum(d["max_score"] for d in docs) == 15  # Classroom still sees the real total
+
+
 @pytest.mark.kernel
 def test_classroom_grading_step_runs_and_feeds_every_runner(tmp_path: Path) -> None:
     """Run the generated workflow's grading step in bash, as Actions would."""
