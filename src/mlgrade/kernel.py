@@ -21,11 +21,12 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
-from nbformat.v4 import new_output
+from nbformat.v4 import new_code_cell, new_output
 
 from mlgrade.config import Settings
-from mlgrade.errors import KernelStartError
+from mlgrade.errors import KernelStartError, SandboxUnavailableError
 from mlgrade.sandbox import Sandbox
+from mlgrade.sandbox.canary import Canary
 
 INTERRUPT_GRACE_S = 3.0
 TRUNCATION_NOTE = "\n[mlgrade: output truncated, over {limit} bytes]\n"
@@ -104,7 +105,12 @@ class KernelSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.shutdown()
+        try:
+            self.shutdown()
+        finally:
+            release = getattr(self.sandbox, "release", None)
+            if release is not None:
+                release()
 
     def start(self) -> None:
         launch = self.sandbox.launch(self.job_dir, self.run_dir, self.settings)
@@ -113,9 +119,10 @@ class KernelSession:
         km._kernel_spec = KernelSpec(argv=launch.argv, language="python",
                                      display_name="mlgrade", env={})
         km.transport = launch.transport
+        conn = launch.conn_dir or self.run_dir  # the kernel must reach its connection file
         if launch.transport == "ipc":
-            km.ip = str(self.run_dir / f"kernel-{self.starts}")
-        km.connection_file = str(self.run_dir / f"kernel-{self.starts}.json")
+            km.ip = str(conn / f"kernel-{self.starts}")
+        km.connection_file = str(conn / f"kernel-{self.starts}.json")
         client = CappedClient(
             self.nb, km=km, timeout=None, allow_errors=True, record_timing=False,
             startup_timeout=int(self.settings.startup_timeout), shutdown_kernel="immediate",
@@ -141,6 +148,21 @@ class KernelSession:
         if process is not None:
             with contextlib.suppress(ProcessLookupError):
                 self._pgid = os.getpgid(process.pid)
+        if launch.canary is not None:
+            self._check_canary(launch.canary)
+
+    def _check_canary(self, canary: Canary) -> None:
+        """Before any learner code: the sandbox must give what its tier promises."""
+        cell = new_code_cell(canary.source())
+        outcome = self.run(cell, -1, self.settings.startup_timeout, store_history=False)
+        problems = canary.problems(outcome.outputs, outcome.status)
+        if problems:
+            self.shutdown()
+            raise SandboxUnavailableError(
+                f"the {self.sandbox.tier} sandbox failed its self-check ({'; '.join(problems)[:300]}); "
+                "nothing was graded. Fix the machine (see docs/security.md) or choose a weaker "
+                "tier explicitly with --isolation."
+            )
 
     def _log_tail(self) -> str:
         path = self.run_dir / f"kernel-{self.starts - 1}.log"
@@ -157,6 +179,11 @@ class KernelSession:
                 stack.close()
         finally:
             self._killpg(signal.SIGKILL)
+            # then whatever left the process group (setsid, double fork): the sandbox finds it
+            # by uid or token, and raises if it will not die (the slot is quarantined)
+            reap = getattr(self.sandbox, "reap", None)
+            if reap is not None:
+                reap()
 
     def restart(self) -> None:
         self.shutdown()
@@ -206,6 +233,9 @@ class KernelSession:
         client.cap_override = output_cap
         start = time.perf_counter()
         timer.start()
+        # nbclient stores the executed cell at nb.cells[index]: for a hidden cell (index -1)
+        # that would overwrite the notebook's last cell, so put it back afterwards
+        last = self.nb.cells[-1] if index < 0 and self.nb.cells else None
         try:
             client.execute_cell(cell, index, store_history=store_history)
             errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
@@ -217,4 +247,6 @@ class KernelSession:
             for grace in killer:
                 grace.cancel()
             client.cap_override = None
+            if last is not None:
+                self.nb.cells[-1] = last
         return CellRun(status, list(cell.get("outputs", [])), time.perf_counter() - start)

@@ -9,6 +9,7 @@ Each stage lives in its own module; this file only wires them. Renderers take th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import stat
@@ -25,13 +26,13 @@ from mlgrade import __version__
 from mlgrade.assignments import Assignment
 from mlgrade.bridge.client import Notebook
 from mlgrade.config import Settings
-from mlgrade.errors import NotebookInputError
+from mlgrade.errors import NotebookInputError, SandboxUnavailableError
 from mlgrade.execute import run_notebook
 from mlgrade.grading.runner import GraderRun, run_graders
 from mlgrade.kernel import KernelSession
 from mlgrade.notebook import read_notebook
 from mlgrade.results import Execution, GradeResult, SubmissionStatus
-from mlgrade.sandbox import Sandbox, choose_sandbox
+from mlgrade.sandbox import UNISOLATED_NOTICE, Sandbox, choose_sandbox
 from mlgrade.score import score
 
 Observer = Callable[[str], None]  # told the name of each stage as it starts
@@ -69,6 +70,11 @@ def job_folder(assignment: Assignment) -> Iterator[tuple[Path, Path]]:
         yield job, run
     finally:
         shutil.rmtree(base, onerror=_force_remove)
+        if os.path.lexists(base):  # fail closed: nothing of a submission may survive it
+            raise SandboxUnavailableError(
+                f"the job folder {base} could not be deleted; grading stopped. Remove it and "
+                "check what holds it (`lsof +D`), then run mlgrade again."
+            )
 
 
 def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings,
@@ -95,6 +101,9 @@ def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,
     observer("read")
     nb, _raw = read_notebook(path)
     sandbox = sandbox or choose_sandbox(settings)
+    protect = getattr(sandbox, "protect", None)
+    if protect is not None:  # the kernel must not see this assignment's graders
+        protect(assignment.folder, assignment.graders)
     execution, graders = grade_in_kernel(nb, assignment, settings, sandbox, observer)
     observer("score")
     result = score(
@@ -102,6 +111,8 @@ def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,
         graders=graders, duration_s=time.perf_counter() - start, isolation=sandbox.tier,
         mlgrade_version=__version__,
     )
+    if sandbox.tier == "none":
+        result = dataclasses.replace(result, notices=(UNISOLATED_NOTICE, *result.notices))
     if save_executed is not None:
         write_notebook_atomic(nb, save_executed)
     return Checked(result, graders.grader_errors)

@@ -1,0 +1,148 @@
+"""The ``process`` tier (everywhere) and ``none`` (explicit opt-out)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import sys
+from pathlib import Path
+
+from mlgrade import launch as _launch_module
+from mlgrade.config import Settings
+from mlgrade.sandbox import (
+    FILE_SIZE_MB,
+    PROCESSES,
+    KernelLaunch,
+    ipykernel_argv,
+    kernel_env,
+    kernel_python,
+    launcher_argv,
+    limit_options,
+)
+from mlgrade.sandbox.canary import Canary
+from mlgrade.sandbox.slots import SlotLease, kill_until_gone, pids_of_uid, pids_with_token
+
+# run with ``python -I -S -c``: importable nowhere inside a namespaced sandbox, by design
+LAUNCH_SOURCE = Path(_launch_module.__file__).read_text(encoding="utf-8")
+_AS_ROOT = sys.platform.startswith("linux") and os.geteuid() == 0
+
+
+def world_reachable(path: str) -> bool:
+    """Whether any uid can reach and read ``path`` (every folder above it searchable)."""
+    real = Path(os.path.realpath(path))
+    try:
+        if not real.stat().st_mode & stat.S_IROTH:
+            return False
+        return all(p.stat().st_mode & stat.S_IXOTH for p in real.parents)
+    except OSError:
+        return False
+
+
+def can_switch_uid() -> bool:
+    """As root, the kernel runs as a slot uid, if that uid can run the interpreter at all
+    (a pyenv under a 0700 /root cannot be: then the process tier keeps the current uid)."""
+    import sysconfig
+
+    return _AS_ROOT and world_reachable(kernel_python()) and world_reachable(
+        sysconfig.get_paths()["stdlib"])
+
+
+def _chown_tree(root: Path, uid: int) -> None:
+    os.chown(root, uid, uid)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+
+
+class ProcessSandbox:
+    """Separate process and process group, rlimits, scrubbed environment. Works everywhere.
+
+    As root on Linux the kernel also runs as the slot's own unprivileged uid (see
+    :mod:`mlgrade.sandbox.slots`), so it cannot write the Python environment, read root's
+    files, signal or trace mlgrade, or survive the reaper.
+    """
+
+    tier = "process"
+
+    def __init__(self, slot: int = 0, *, file_size_mb: int = FILE_SIZE_MB,
+                 processes: int = PROCESSES) -> None:
+        self.slot = slot
+        self.file_size_mb = file_size_mb
+        self.processes = processes
+        self._lease = SlotLease(slot) if self._switches_uid() else None
+        self._token: str | None = None
+        self._protected: list[str] = []
+
+    def _switches_uid(self) -> bool:
+        return can_switch_uid()
+
+    @property
+    def uid(self) -> int | None:
+        """The kernel's uid when this sandbox switches uids (as root), else None."""
+        return self._lease.uid if self._lease is not None and self._lease.held else None
+
+    def protect(self, *paths: Path) -> None:
+        """Paths the kernel must not see (graders, the assignment folder, the gradebook)."""
+        for path in paths:
+            text = str(Path(path).resolve())
+            if text not in self._protected:
+                self._protected.append(text)
+
+    # -- launching -------------------------------------------------------------------------
+    def _prepare(self, job_dir: Path) -> tuple[dict[str, str], list[str], Path | None]:
+        """Environment, launcher options and connection folder shared by the tiers."""
+        (job_dir / ".tmp").mkdir(exist_ok=True)
+        env = kernel_env(job_dir)
+        self._token = secrets.token_hex(8)
+        env["MLGRADE_JOB"] = self._token  # lets the reaper find strays when uids are not ours
+        options: list[str] = []
+        conn: Path | None = None
+        if self._lease is not None:
+            uid = self._lease.acquire()
+            base = job_dir.parent
+            os.chmod(base, 0o711)  # the kernel may traverse to its folders, not list them
+            conn = base / "conn"
+            conn.mkdir(mode=0o711, exist_ok=True)
+            _chown_tree(job_dir, uid)
+            os.chown(conn, uid, uid)
+            options = ["--nproc", str(self.processes), "--uid", str(uid), "--gid", str(uid),
+                       "--own", "{connection_file}"]
+        return env, options, conn
+
+    def canary(self) -> Canary:
+        promises = {"no_tokens"} | ({"not_root"} if self._lease is not None else set())
+        return Canary(frozenset(promises))
+
+    def launch(self, job_dir: Path, run_dir: Path, settings: Settings) -> KernelLaunch:
+        env, options, conn = self._prepare(job_dir)
+        limits = limit_options(settings, self.file_size_mb)
+        argv = launcher_argv(*limits, *options, "--sigint", "dfl") + ipykernel_argv()
+        return KernelLaunch(argv=argv, env=env, conn_dir=conn, canary=self.canary())
+
+    # -- after each kernel -----------------------------------------------------------------
+    def reap(self) -> None:
+        """Kill anything of this submission still running; quarantine if it will not die."""
+        uid = self.uid
+        if uid is not None:
+            kill_until_gone(lambda: pids_of_uid(uid), f"sandbox uid {uid} (slot {self.slot})")
+        elif self._token is not None and sys.platform.startswith("linux"):
+            token = self._token
+            kill_until_gone(lambda: pids_with_token(token), "the submission")
+
+    def release(self) -> None:
+        """End of a submission: give the slot's uid back."""
+        if self._lease is not None:
+            self._lease.release()
+
+
+class NoSandbox:
+    """``--isolation none``: the kernel still runs in its own process, without limits."""
+
+    tier = "none"
+
+    def launch(self, job_dir: Path, run_dir: Path, settings: Settings) -> KernelLaunch:
+        (job_dir / ".tmp").mkdir(exist_ok=True)
+        env = dict(os.environ)
+        env.update(kernel_env(job_dir))
+        return KernelLaunch(argv=ipykernel_argv(), env=env)
