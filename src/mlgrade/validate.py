@@ -13,8 +13,10 @@ unreadable assignment folder, no kernel).
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
-from contextlib import redirect_stderr, redirect_stdout
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ import pytest
 from mlgrade.assignments import Assignment
 from mlgrade.config import Settings
 from mlgrade.grading.plugin import MlgradePlugin
-from mlgrade.grading.runner import _no_plugin_autoload, grader_args
+from mlgrade.grading.runner import grader_args
 from mlgrade.results import GradeResult, SubmissionStatus, TestResult, TestStatus
 
 Observer = Callable[[str], None]  # told what is about to run ("solution", "starter", ...)
@@ -118,6 +120,27 @@ class _Collector:
             ))
 
 
+@contextmanager
+def _collection_only(graders: Path) -> Iterator[None]:
+    """No third-party plugins; grader modules imported to collect them are forgotten after,
+    so that the grading runs which follow import them afresh under their own settings."""
+    old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    before = set(sys.modules)
+    try:
+        yield None
+    finally:
+        root = str(graders.resolve())
+        for name in set(sys.modules) - before:
+            origin = getattr(sys.modules.get(name), "__file__", None) or ""
+            if origin.startswith(root):
+                del sys.modules[name]
+        if old is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
+
+
 def collect_graders(graders: Path) -> tuple[tuple[GraderTest, ...], tuple[str, ...]]:
     """The grader tests of a folder, found the way grading finds them, without a kernel."""
     collector = _Collector()
@@ -125,7 +148,7 @@ def collect_graders(graders: Path) -> tuple[tuple[GraderTest, ...], tuple[str, .
     registrar = MlgradePlugin(notebook=None, run_seed=0, run_job_dir=graders,
                               run_assignment_dir=graders)
     sink = io.StringIO()
-    with _no_plugin_autoload(), redirect_stdout(sink), redirect_stderr(sink):
+    with _collection_only(graders), redirect_stdout(sink), redirect_stderr(sink):
         code = pytest.main([*grader_args(graders), "--collect-only"],
                            plugins=[registrar, collector])
     errors = list(collector.errors)
