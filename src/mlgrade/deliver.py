@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import stat
+import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,13 +60,40 @@ class _Collector:
             self.tests.append(GraderTest(item.name, _title(item), question, value))
 
 
+@contextlib.contextmanager
+def _isolated_collection(graders: Path) -> Iterator[None]:
+    """A nested pytest that leaves no trace: no plugin autoload, no assertion rewriting by an
+    enclosing pytest, and the grader modules it imported are forgotten afterwards (so a later
+    grading run in this process imports the graders afresh)."""
+    old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    rewriters = [h for h in sys.meta_path if type(h).__name__ == "AssertionRewritingHook"]
+    for hook in rewriters:
+        sys.meta_path.remove(hook)
+    before = set(sys.modules)
+    try:
+        yield None
+    finally:
+        root = str(graders.resolve())
+        for name in set(sys.modules) - before:
+            origin = getattr(sys.modules.get(name), "__file__", None) or ""
+            if origin.startswith(root):
+                del sys.modules[name]
+        sys.meta_path[:0] = rewriters
+        if old is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
+
+
 def collect_grader_tests(assignment: Assignment) -> tuple[GraderTest, ...]:
     """The assignment's grader tests in run order (no kernel, no notebook)."""
-    from mlgrade.grading.runner import _no_plugin_autoload, grader_args
+    from mlgrade.grading.runner import grader_args
 
     collector = _Collector()
     sink = io.StringIO()
-    with _no_plugin_autoload(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+    with (_isolated_collection(assignment.graders), contextlib.redirect_stdout(sink),
+          contextlib.redirect_stderr(sink)):
         code = pytest.main([*grader_args(assignment.graders), "--collect-only"],
                            plugins=[collector])
     if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
