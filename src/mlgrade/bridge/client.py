@@ -203,7 +203,7 @@ class Notebook:
         """Bytes of a file the learner's code wrote in the job folder (no links, no FIFOs)."""
         path = self._inside(relpath)
         try:
-            return read_regular_file(path, max_bytes)
+            return read_regular_file(path, max_bytes, root=self.job_dir)
         except DecodeError as exc:
             raise LearnerFailure(f"`{relpath}` could not be read ({exc}).") from None
 
@@ -211,7 +211,7 @@ class Notebook:
         """An array the learner's code saved with ``np.save`` in the job folder, read strictly."""
         path = self._inside(relpath)
         try:
-            return read_npy_file(path, self.max_result_bytes)
+            return read_npy_file(path, self.max_result_bytes, root=self.job_dir)
         except DecodeError as exc:
             raise LearnerFailure(f"`{relpath}` could not be read ({exc}).") from None
 

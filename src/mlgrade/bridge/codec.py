@@ -72,6 +72,8 @@ def read_npy_bytes(data: bytes, max_bytes: int) -> np.ndarray:
         raise DecodeError(f"bad .npy header ({exc})") from None
     if dtype.hasobject or dtype.kind not in ALLOWED_KINDS or dtype.fields is not None:
         raise DecodeError(f"arrays of dtype {dtype} are not accepted")
+    if len(shape) > 32:
+        raise DecodeError("bad .npy shape")
     count = 1
     for dim in shape:
         if not isinstance(dim, int) or dim < 0:
@@ -87,12 +89,35 @@ def read_npy_bytes(data: bytes, max_bytes: int) -> np.ndarray:
     return np.asarray(array)
 
 
-def read_npy_file(path: Path, max_bytes: int) -> np.ndarray:
-    """Read a ``.npy`` file the learner's code wrote, refusing links, FIFOs and devices."""
+def _open_no_links(path: Path, root: Path | None) -> int:
+    """Open ``path`` read-only without following a link in any component below ``root``
+    (the learner could have swapped a folder of the job for a link to the grader's files)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if root is None:
+        return os.open(path, flags)
+    parts = path.relative_to(root).parts
+    if not parts or any(part in ("..", ".", "") for part in parts):
+        raise OSError(22, "Invalid argument")
+    dir_fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        raise DecodeError(f"cannot open {path.name} ({exc.strerror})") from None
+        for part in parts[:-1]:
+            next_fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_DIRECTORY", 0),
+                              dir_fd=dir_fd)
+            os.close(dir_fd)
+            dir_fd = next_fd
+        return os.open(parts[-1], flags, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_npy_file(path: Path, max_bytes: int, root: Path | None = None) -> np.ndarray:
+    """Read a ``.npy`` file the learner's code wrote, refusing links, FIFOs and devices.
+
+    With ``root`` (the job folder) no component of ``path`` below it may be a link either."""
+    try:
+        fd = _open_no_links(path, root)
+    except (OSError, ValueError) as exc:
+        raise DecodeError(f"cannot open {path.name} ({getattr(exc, 'strerror', None) or exc})") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -106,12 +131,12 @@ def read_npy_file(path: Path, max_bytes: int) -> np.ndarray:
     return read_npy_bytes(data, max_bytes)
 
 
-def read_regular_file(path: Path, max_bytes: int) -> bytes:
+def read_regular_file(path: Path, max_bytes: int, root: Path | None = None) -> bytes:
     """Bytes of a file the learner's code wrote, refusing links, FIFOs and oversize files."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as exc:
-        raise DecodeError(f"cannot open {path.name} ({exc.strerror})") from None
+        fd = _open_no_links(path, root)
+    except (OSError, ValueError) as exc:
+        raise DecodeError(f"cannot open {path.name} ({getattr(exc, 'strerror', None) or exc})") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -141,7 +166,19 @@ def _field(doc: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
 
 
 def decode_value(doc: Any, max_bytes: int, depth: int = 0) -> Any:
-    """Turn a tagged plain-data document into grader-built Python/NumPy/pandas values."""
+    """Turn a tagged plain-data document into grader-built Python/NumPy/pandas values.
+
+    Any malformed document raises :class:`DecodeError` (the test fails closed), never another
+    exception that would be taken for a bug in the grader."""
+    try:
+        return _decode(doc, max_bytes, depth)
+    except DecodeError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, RecursionError) as exc:
+        raise DecodeError(f"malformed value ({type(exc).__name__})") from None
+
+
+def _decode(doc: Any, max_bytes: int, depth: int = 0) -> Any:
     if depth > MAX_DEPTH:
         raise DecodeError("value is nested too deeply")
     if not isinstance(doc, dict) or not isinstance(doc.get("t"), str):
@@ -172,7 +209,7 @@ def decode_value(doc: Any, max_bytes: int, depth: int = 0) -> Any:
     if tag == "bytes":
         return _b64(doc.get("b64"))
     if tag in ("list", "tuple", "set"):
-        items = [decode_value(v, max_bytes, sub) for v in _field(doc, "items", list)]
+        items = [_decode(v, max_bytes, sub) for v in _field(doc, "items", list)]
         if tag == "set":
             try:
                 return set(items)
@@ -184,9 +221,9 @@ def decode_value(doc: Any, max_bytes: int, depth: int = 0) -> Any:
         for pair in _field(doc, "items", list):
             if not isinstance(pair, list) or len(pair) != 2:
                 raise DecodeError("bad dict item")
-            key = decode_value(pair[0], max_bytes, sub)
+            key = _decode(pair[0], max_bytes, sub)
             try:
-                out[key] = decode_value(pair[1], max_bytes, sub)
+                out[key] = _decode(pair[1], max_bytes, sub)
             except TypeError:
                 raise DecodeError("unhashable dict key") from None
         return out
@@ -195,9 +232,9 @@ def decode_value(doc: Any, max_bytes: int, depth: int = 0) -> Any:
     if tag == "dataframe":
         import pandas as pd
 
-        columns = [decode_value(c, max_bytes, sub) for c in _field(doc, "columns", list)]
-        data = [decode_value(c, max_bytes, sub) for c in _field(doc, "data", list)]
-        index = decode_value(doc.get("index"), max_bytes, sub)
+        columns = [_decode(c, max_bytes, sub) for c in _field(doc, "columns", list)]
+        data = [_decode(c, max_bytes, sub) for c in _field(doc, "data", list)]
+        index = _decode(doc.get("index"), max_bytes, sub)
         if not all(isinstance(v, (list, np.ndarray)) for v in [index, *data]):
             raise DecodeError("inconsistent DataFrame")
         if len(columns) != len(data) or any(len(col) != len(index) for col in data):
@@ -208,11 +245,11 @@ def decode_value(doc: Any, max_bytes: int, depth: int = 0) -> Any:
     if tag == "series":
         import pandas as pd
 
-        values = decode_value(doc.get("values"), max_bytes, sub)
-        index = decode_value(doc.get("index"), max_bytes, sub)
+        values = _decode(doc.get("values"), max_bytes, sub)
+        index = _decode(doc.get("index"), max_bytes, sub)
         if not all(isinstance(v, (list, np.ndarray)) for v in (values, index)) or len(values) != len(index):
             raise DecodeError("inconsistent Series")
-        return pd.Series(values, index=pd.Index(index), name=decode_value(doc.get("name"), max_bytes, sub))
+        return pd.Series(values, index=pd.Index(index), name=_decode(doc.get("name"), max_bytes, sub))
     if tag == "ref":
         from mlgrade.bridge.client import Ref
 
