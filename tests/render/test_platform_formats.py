@@ -262,3 +262,16 @@ def test_points_rounding_for_odd_values() -> None:
     (value,) = classroom.outputs(dataclasses.replace(TYPICAL, tests=(third,))).values()
     doc = _decode(value)
     assert doc["max_score"] == 0.33 and doc["tests"][0]["score"] == 0.33  # type: ignore[index]
+
+
+# -- JSON ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_json_matches_the_documented_schema(case: str) -> None:
+    import jsonschema
+
+    from mlgrade.render import json_format
+
+    schema_path = Path(__file__).resolve().parents[2] / "docs" / "result-schema.json"
+    doc = json.loads(json_format.render(CASES[case]))
+    jsonschema.validate(doc, json.loads(schema_path.read_text(encoding="utf-8")))
+    assert doc["schema_version"] and doc["score"] == CASES[case].score
