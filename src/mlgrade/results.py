@@ -14,6 +14,8 @@ SCHEMA_VERSION = "1.0"
 
 
 class TestStatus(StrEnum):
+    __test__ = False  # not a pytest test class
+
     PASSED = "passed"
     FAILED = "failed"  # the learner's answer is wrong, missing, too slow or unreadable
     ERROR = "error"  # the grader itself broke: no points, the submission is marked errored
@@ -50,6 +52,8 @@ class Execution:
 @dataclass(frozen=True)
 class TestResult:
     """One hidden grader test."""
+
+    __test__ = False  # not a pytest test class
 
     id: str  # the test function name, stable across runs
     title: str  # a human title (first docstring line, or derived from the id)

@@ -54,6 +54,7 @@ class MlgradePlugin:
     results: list[TestResult] = field(default_factory=list)
     collection_errors: list[str] = field(default_factory=list)
     grader_errors: list[str] = field(default_factory=list)  # tracebacks, for --debug only
+    interrupted: bool = False
     _pending: dict[str, _Pending] = field(default_factory=dict)
 
     # -- configuration and fixtures --------------------------------------------------------
@@ -85,6 +86,11 @@ class MlgradePlugin:
         return self.run_assignment_dir
 
     # -- result collection -----------------------------------------------------------------
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest also reports collection errors as an "interruption" (a subclass): only a
+        # real Ctrl-C counts
+        self.interrupted = excinfo.type is KeyboardInterrupt
+
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.collection_errors.append(f"{report.nodeid}: {report.longreprtext[-2000:]}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +36,30 @@ def grader_args(graders: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def _no_plugin_autoload() -> Iterator[None]:
+def _isolated_pytest(graders: Path) -> Iterator[None]:
+    """Run a nested pytest that is independent of whatever runs around it.
+
+    - no third-party plugin autoload;
+    - no assertion rewriting, even by an enclosing pytest (mlgrade's own test suite): only the
+      grader's message may reach the learner;
+    - grader modules are forgotten afterwards, so the next run (another assignment, or a changed
+      grader) imports its own files, not a stale module of the same name.
+    """
     old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    rewriters = [h for h in sys.meta_path if type(h).__name__ == "AssertionRewritingHook"]
+    for hook in rewriters:
+        sys.meta_path.remove(hook)
+    before = set(sys.modules)
     try:
         yield None
     finally:
+        root = str(graders.resolve())
+        for name in set(sys.modules) - before:
+            origin = getattr(sys.modules.get(name), "__file__", None) or ""
+            if origin.startswith(root):
+                del sys.modules[name]
+        sys.meta_path[:0] = rewriters
         if old is None:
             os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
         else:
@@ -53,9 +72,9 @@ def run_graders(graders: Path, notebook: Notebook | None, seed: int, job_dir: Pa
     plugin = MlgradePlugin(notebook=notebook, run_seed=seed, run_job_dir=job_dir,
                            run_assignment_dir=assignment_dir)
     sink = io.StringIO()
-    with _no_plugin_autoload(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+    with _isolated_pytest(graders), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         code = pytest.main(grader_args(graders), plugins=[plugin])
-    if code == pytest.ExitCode.INTERRUPTED:
+    if plugin.interrupted:
         raise KeyboardInterrupt  # Ctrl-C during grading: pytest swallowed it, pass it on
     error = None
     if plugin.collection_errors:

@@ -1,0 +1,111 @@
+"""The grader plumbing (pytest run in-process by mlgrade), without a kernel."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from mlgrade.grading.runner import run_graders
+from mlgrade.results import TestStatus
+
+
+def _graders(tmp_path: Path, source: str) -> Path:
+    folder = tmp_path / "graders"
+    folder.mkdir()
+    (folder / "test_things.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    return folder
+
+
+def _run(folder: Path, seed: int = 1):
+    return run_graders(folder, None, seed, folder, folder)
+
+
+SOURCE = '''
+    import numpy as np
+    from mlgrade.grading import expect, expect_close, points
+
+    @points(2, question="q1")
+    def test_passes():
+        """a passing check"""
+        expect_close(0.1 + 0.2, 0.3, "arithmetic")
+
+    @points(1)
+    def test_message_only():
+        secret = 42
+        assert secret == 41, "the value is off: check the units"
+
+    @points(1)
+    def test_bare_assert():
+        assert 1 == 2
+
+    @points(3)
+    def test_grader_bug():
+        return 1 / 0
+
+    def test_no_points():
+        expect(True, "fine")
+
+    @points(1)
+    def test_rng_draw(rng):
+        print("DRAW", rng.integers(0, 10**9))
+'''
+
+
+def test_statuses_points_and_messages(tmp_path: Path) -> None:
+    run = _run(_graders(tmp_path, SOURCE))
+    assert run.error is None
+    by_id = {t.id: t for t in run.tests}
+    assert [t.id for t in run.tests] == ["test_passes", "test_message_only", "test_bare_assert",
+                                         "test_grader_bug", "test_no_points", "test_rng_draw"]
+    assert by_id["test_passes"].status is TestStatus.PASSED
+    assert (by_id["test_passes"].earned, by_id["test_passes"].points) == (2.0, 2.0)
+    assert by_id["test_passes"].question == "q1" and by_id["test_passes"].title == "a passing check"
+    assert by_id["test_message_only"].feedback == "the value is off: check the units"
+    assert "42" not in by_id["test_message_only"].feedback  # no assertion introspection
+    assert by_id["test_bare_assert"].feedback == "this check failed."
+    bug = by_id["test_grader_bug"]
+    assert bug.status is TestStatus.ERROR and bug.earned == 0
+    assert "internal grader error (ZeroDivisionError)" in bug.feedback
+    assert "Traceback" not in bug.feedback and "1 / 0" not in bug.feedback
+    assert any("ZeroDivisionError" in detail for detail in run.grader_errors)
+    assert by_id["test_no_points"].points == 0
+    assert by_id["test_message_only"].title == "message only"
+
+
+def test_collection_error_and_empty_folder_are_errors(tmp_path: Path) -> None:
+    broken = _graders(tmp_path, "def test_x(:\n    pass\n")
+    run = _run(broken)
+    assert run.error is not None and "could not be loaded" in run.error
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no grader tests" in (_run(empty).error or "")
+
+
+def test_nb_fixture_without_a_kernel_is_a_grader_error(tmp_path: Path) -> None:
+    run = _run(_graders(tmp_path, '''
+        from mlgrade.grading import points
+        @points(1)
+        def test_uses_nb(nb):
+            nb.get("x")
+    '''))
+    assert run.tests[0].status is TestStatus.ERROR
+
+
+def test_rng_is_seeded_by_run_seed_and_test_name(tmp_path: Path) -> None:
+    import hashlib
+
+    import numpy as np
+
+    folder = tmp_path / "graders"
+    folder.mkdir()
+    digest = hashlib.sha256(b"test_a").digest()
+    for seed in (1, 2):
+        expected = int(np.random.default_rng([seed, int.from_bytes(digest[:8], "little")]).integers(0, 10**9))
+        (folder / "test_things.py").write_text(textwrap.dedent(f'''
+            from mlgrade.grading import points
+            @points(1)
+            def test_a(rng):
+                assert int(rng.integers(0, 10**9)) == {expected}
+        '''), encoding="utf-8")
+        assert _run(folder, seed).tests[0].status is TestStatus.PASSED
+        assert _run(folder, seed + 10).tests[0].status is TestStatus.FAILED
