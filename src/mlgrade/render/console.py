@@ -10,19 +10,18 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from mlgrade.render.common import clean, fmt_points
 from mlgrade.results import GradeResult, SubmissionStatus, TestStatus
 
 _STYLE = {TestStatus.PASSED: "green", TestStatus.FAILED: "red", TestStatus.ERROR: "magenta"}
 _MARK = {TestStatus.PASSED: "pass", TestStatus.FAILED: "fail", TestStatus.ERROR: "error"}
 
 
-def fmt_points(value: float) -> str:
-    return f"{value:g}"
-
-
 def build(result: GradeResult) -> Group:
     parts: list[object] = []
-    title = f"{result.title}  [dim]({escape(result.notebook)})[/dim]"
+    # every string that can come from a learner is cleaned (no terminal escapes or control
+    # characters) and escaped (no rich markup)
+    title = f"{escape(clean(result.title))}  [dim]({escape(clean(result.notebook))})[/dim]"
     table = Table(title=title, title_justify="left", expand=False, show_lines=False)
     table.add_column("test", overflow="fold")
     table.add_column("points", justify="right", no_wrap=True)
@@ -30,10 +29,10 @@ def build(result: GradeResult) -> Group:
     table.add_column("feedback", overflow="fold", max_width=70)
     for test in result.tests:
         table.add_row(
-            escape(test.title),
+            escape(clean(test.title)),
             f"{fmt_points(test.earned)}/{fmt_points(test.points)}",
             Text(_MARK[test.status], style=_STYLE[test.status]),
-            escape(test.feedback),
+            escape(clean(test.feedback)),
         )
     parts.append(table)
     if result.execution.errors:
@@ -42,12 +41,13 @@ def build(result: GradeResult) -> Group:
         cells.add_column("error", overflow="fold")
         cells.add_column("line", overflow="fold", max_width=50)
         for err in result.execution.errors:
-            cells.add_row(str(err.cell), escape(f"{err.ename}: {err.evalue}"[:300]), escape(err.line or ""))
+            cells.add_row(str(err.cell), escape(clean(f"{err.ename}: {err.evalue}")[:300]),
+                          escape(clean(err.line or "")))
         parts.append(cells)
     for note in result.notices:
-        parts.append(Text(f"note: {note}", style="yellow"))
+        parts.append(Text(f"note: {clean(note)}", style="yellow"))
     if result.status is SubmissionStatus.ERRORED:
-        parts.append(Text(f"grading errored: {result.reason}", style="bold magenta"))
+        parts.append(Text(f"grading errored: {clean(result.reason or '')}", style="bold magenta"))
     style = "green" if result.full_marks else "yellow"
     summary = (f"[bold]Score: {fmt_points(result.score)} / {fmt_points(result.max_score)}[/bold]"
                f"   run time {result.duration_s:.1f} s   seed {result.seed}   "
