@@ -9,7 +9,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from tests.conftest import REPO, replace_cell, solution
 
 STARTER = REPO / "assignments" / "month2" / "month2.ipynb"

@@ -26,10 +26,10 @@ def table(gradebook: Gradebook, detail: bool = False) -> tuple[list[str], list[d
         columns += [name, f"{name}:status"]
     per_test: dict[str, list[str]] = {}
     if detail:
-        for row in gradebook.test_rows():
-            ids = per_test.setdefault(row.assignment, [])
-            if row.test_id not in ids:
-                ids.append(row.test_id)
+        for found in gradebook.test_rows():
+            ids = per_test.setdefault(found.assignment, [])
+            if found.test_id not in ids:
+                ids.append(found.test_id)
         columns = ["learner"]
         for name in assignments:
             columns += [name, f"{name}:status"] + [f"{name}:{t}" for t in per_test.get(name, [])]
@@ -40,8 +40,8 @@ def table(gradebook: Gradebook, detail: bool = False) -> tuple[list[str], list[d
         row[sub.assignment] = sub.score
         row[f"{sub.assignment}:status"] = sub.status
     if detail:
-        for t in gradebook.test_rows():
-            rows[t.learner][f"{t.assignment}:{t.test_id}"] = t.earned
+        for test in gradebook.test_rows():
+            rows[test.learner][f"{test.assignment}:{test.test_id}"] = test.earned
     ordered = [rows[k] for k in sorted(rows, key=str.casefold)]
     return columns, ordered
 

@@ -232,8 +232,8 @@ class Gradebook:
     def up_to_date(self, assignment: str, grader_version: str, seed: int) -> dict[str, str]:
         """learner -> content hash of submissions already graded with these graders and seed."""
         rows = self.conn.execute(
-            "SELECT l.name, s.content_hash FROM submissions s JOIN learners l ON l.id = s.learner_id "
-            "JOIN assignments a ON a.id = s.assignment_id "
+            "SELECT l.name, s.content_hash FROM submissions s "
+            "JOIN learners l ON l.id = s.learner_id JOIN assignments a ON a.id = s.assignment_id "
             "WHERE a.name = ? AND s.grader_version = ? AND s.seed = ?",
             (assignment, grader_version, seed))
         return {name: digest for name, digest in rows}
@@ -258,7 +258,7 @@ class Gradebook:
             query += " WHERE a.name = ?"
             args = (assignment,)
         rows = self.conn.execute(query + " ORDER BY a.name, l.name COLLATE NOCASE", args)
-        return [Recorded(*row[:14], result=json.loads(row[14])) for row in rows]
+        return [_recorded(row) for row in rows]
 
     def test_rows(self, assignment: str | None = None) -> list[TestRow]:
         query = ("SELECT l.name, a.name, t.test_id, t.title, t.points, t.earned, t.status "
@@ -271,6 +271,16 @@ class Gradebook:
             args = (assignment,)
         rows = self.conn.execute(query + " ORDER BY a.name, l.name COLLATE NOCASE, t.rowid", args)
         return [TestRow(*row) for row in rows]
+
+
+def _recorded(row: tuple[Any, ...]) -> Recorded:
+    (learner, assignment, source, digest, graded_at, mlgrade_version, grader_version, seed,
+     score, max_score, duration_s, status, reason, problem, result_json) = row
+    return Recorded(learner=learner, assignment=assignment, source=source, content_hash=digest,
+                    graded_at=graded_at, mlgrade_version=mlgrade_version,
+                    grader_version=grader_version, seed=seed, score=score, max_score=max_score,
+                    duration_s=duration_s, status=status, reason=reason, problem=problem,
+                    result=json.loads(result_json))
 
 
 def _statements(sql: str) -> list[str]:

@@ -17,6 +17,7 @@ from mlgrade.batch.gradebook import Gradebook
 from mlgrade.batch.submissions import Discovery, Submission
 from mlgrade.batch.workers import Backend, GradeTask, Outcome
 from mlgrade.config import Settings
+from mlgrade.errors import EnvironmentProblem
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ def grade_batch(plan: Plan, assignment: Assignment, settings: Settings, backend:
     start = time.monotonic()
 
     def deliver(task: GradeTask, outcome: Outcome) -> None:
+        if "fatal" in outcome:
+            raise EnvironmentProblem(f"grading stopped: {outcome['fatal']}")
         result = outcome["result"]
         problem = outcome.get("problem")
         gradebook.record(learner=task.learner, assignment=assignment.name,

@@ -145,8 +145,9 @@ def discover(input_path: Path, assignment: str, extract_to: Path | None = None) 
         rel = path.relative_to(root).as_posix()
         if len(paths) > 1:
             others = ", ".join(p.relative_to(root).as_posix() for p in paths)
-            skipped.append(Skipped(rel, f"two submissions for learner {clean_learner_id(learner)!r} "
-                                   f"({others}); keep one and run again"))
+            who = clean_learner_id(learner)
+            skipped.append(Skipped(rel, f"two submissions for learner {who!r} ({others}); "
+                                   "keep one and run again"))
             continue
         data = path.read_bytes()
         submissions.append(Submission(clean_learner_id(learner), path, rel, content_hash(data)))

@@ -54,7 +54,9 @@ class GradeTask:
     settings: Settings
 
 
-Outcome = dict[str, Any]  # {"result": GradeResult.to_dict(), "problem": str | None}
+# {"result": GradeResult.to_dict(), "problem": str | None}, or {"fatal": message} when the
+# machine cannot grade at all (no kernel, no sandbox): the batch stops, nothing is recorded
+Outcome = dict[str, Any]
 Deliver = Callable[[GradeTask, Outcome], None]
 
 
@@ -110,7 +112,7 @@ def _sandbox(settings: Settings, slot: int) -> Any:
     from mlgrade.sandbox import choose_sandbox
 
     try:
-        return choose_sandbox(settings, purpose="grade", slot=slot)  # type: ignore[call-arg]
+        return choose_sandbox(settings, purpose="grade", slot=slot)
     except TypeError:  # before per-slot sandboxes existed
         return choose_sandbox(settings, purpose="grade")
 
@@ -136,9 +138,10 @@ def grade_task(task: GradeTask, slot: int) -> Outcome:
                                      sandbox=_sandbox(task.settings, slot))
             result = replace(checked.result, notebook=task.source).to_dict()
             return {"result": result, "problem": classify(result)}
-        except MlgradeError as exc:
-            problem = "environment" if isinstance(exc, EnvironmentProblem) else "unreadable"
-            return errored_outcome(task, str(exc), problem, time.perf_counter() - start)
+        except EnvironmentProblem as exc:  # the lead's machine, not the learner: stop the batch
+            return {"fatal": str(exc)}
+        except MlgradeError as exc:  # e.g. the file is not a readable notebook
+            return errored_outcome(task, str(exc), "unreadable", time.perf_counter() - start)
         except Exception as exc:  # a bug must not lose the batch: record it, carry on
             return errored_outcome(task, f"mlgrade failed internally ({type(exc).__name__}: "
                                    f"{exc}); please report it", "internal",
@@ -185,7 +188,10 @@ def describe_exit(code: int | None) -> str:
     if code is None:
         return "did not exit"
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
         hint = " (out of memory?)" if -code == signal.SIGKILL else ""
         return f"was killed by {name}{hint}"
     return f"exited with status {code}"
@@ -347,11 +353,13 @@ class DaskBackend:
         try:
             client = Client(self.scheduler, timeout=30)
         except (OSError, TimeoutError) as exc:
-            raise EnvironmentProblem(f"cannot reach the Dask scheduler at {self.scheduler} "
-                                     f"({exc}). Check the address and that it is running.") from None
+            raise EnvironmentProblem(
+                f"cannot reach the Dask scheduler at {self.scheduler} ({exc}). Check the "
+                "address and that the scheduler is running.") from None
         try:
+            run_id = f"{os.getpid()}-{time.time_ns()}"
             futures = {client.submit(grade_in_subprocess, task, self.timeout_s, pure=False,
-                                     key=f"mlgrade-{task.index}-{os.getpid()}-{time.time_ns()}"): task
+                                     key=f"mlgrade-{run_id}-{task.index}"): task
                        for task in tasks}
             for future in as_completed(futures):
                 task = futures[future]

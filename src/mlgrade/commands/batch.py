@@ -29,6 +29,11 @@ GradebookOpt = Annotated[Path, typer.Option(
     help="SQLite gradebook file (also MLGRADE_GRADEBOOK).")]
 
 
+def say(text: str) -> None:
+    """A plain line on stderr: no markup (learner names may hold brackets), no wrapping."""
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -45,16 +50,23 @@ class PlainProgress(BatchObserver):
     """One quiet line per submission: for CI logs and pipes."""
 
     def recorded(self, item: Graded, tally: Tally) -> None:
-        err.print(f"[{tally.done}/{tally.total}] {item.learner}: {_outcome_text(item)} "
-                  f"in {item.duration_s:.1f} s", markup=False, highlight=False)
+        say(f"[{tally.done}/{tally.total}] {item.learner}: {_outcome_text(item)} "
+                  f"in {item.duration_s:.1f} s")
 
 
 class RichProgress(BatchObserver):
     """A live bar with count, ETA and pass/error counts."""
 
     def __init__(self, console: Console) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,
-                                   TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.progress = Progress(
             SpinnerColumn(), TextColumn("grading"), BarColumn(), MofNCompleteColumn(),
@@ -88,31 +100,35 @@ def _summary(tally: Tally, unchanged: int, gradebook: Path) -> None:
                           f"{r.duration_s:.1f}", (r.reason or "")[:120])
         err.print(table)
     rate = f", {60 * tally.done / tally.elapsed_s:.1f}/min" if tally.elapsed_s > 0 else ""
-    err.print(f"graded {tally.done} submission(s) in {tally.elapsed_s:.1f} s{rate}: "
+    say(f"graded {tally.done} submission(s) in {tally.elapsed_s:.1f} s{rate}: "
               f"{tally.full_marks} full marks, {tally.errored} errored; {unchanged} unchanged "
-              f"(already in the gradebook). Gradebook: {gradebook}", markup=False, highlight=False)
+              f"(already in the gradebook). Gradebook: {gradebook}")
 
 
 @app.command()
 @handles_errors
 def grade(
     assignment: Annotated[str, typer.Argument(help="Assignment name, e.g. month3.")],
-    submissions: Annotated[Path, typer.Argument(help="Folder of notebooks (alice.ipynb), folder "
-                                                "per learner (alice/ASSIGNMENT.ipynb), or a .zip.")],
+    submissions: Annotated[Path, typer.Argument(
+        help="Folder of notebooks (alice.ipynb), folder per learner (alice/ASSIGNMENT.ipynb), "
+        "or a .zip of either.")],
     gradebook: GradebookOpt = DEFAULT_GRADEBOOK,
     workers: Annotated[int | None, typer.Option(help="Submissions graded at once "
                                                 "[default: number of cores].")] = None,
     regrade: Annotated[bool, typer.Option(help="Grade again even submissions that are unchanged "
                                           "since they were recorded.")] = False,
-    scheduler: Annotated[str | None, typer.Option(help="Grade on a Dask cluster, e.g. "
-                                                  "tcp://HOST:8786 (needs mlgrade[cluster]).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Grade on a Dask cluster, e.g. tcp://HOST:8786 (needs mlgrade[cluster]).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the graders' random inputs.")] = None,
     cell_timeout: Annotated[float | None, typer.Option(help="Seconds per cell.")] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds for the whole "
                                                   "notebook.")] = None,
     call_timeout: Annotated[float | None, typer.Option(help="Seconds per grader call.")] = None,
-    memory_mb: Annotated[int | None, typer.Option(help="Kernel memory limit in MiB (0: none).")] = None,
-    isolation: Annotated[str | None, typer.Option(help="auto, process, namespaced or none.")] = None,
+    memory_mb: Annotated[int | None, typer.Option(
+        help="Kernel memory limit in MiB (0: none).")] = None,
+    isolation: Annotated[str | None, typer.Option(
+        help="auto, namespaced or none (grading needs the namespaced sandbox unless "
+        "`--isolation none` is given).")] = None,
     hard_timeout: Annotated[float | None, typer.Option(help="Seconds before a whole submission is "
                                                        "stopped and recorded as errored "
                                                        "[default: every limit together].")] = None,
@@ -139,16 +155,15 @@ def grade(
 
     limit = limit or default_limit(settings)
     backend: Backend = (DaskBackend(scheduler, limit) if scheduler
-                        else LocalPool(workers or _cores(), limit))
+                        else LocalPool(_cores() if workers is None else workers, limit))
     with tempfile.TemporaryDirectory(prefix="mlgrade-input-") as unpacked:
         found = discover(submissions, a.name, Path(unpacked))
         for item in found.skipped:
-            err.print(f"skipped {item.source}: {item.reason}", markup=False, highlight=False)
+            say(f"skipped {item.source}: {item.reason}")
         with Gradebook(gradebook) as book:
             plan = plan_batch(found, book, a, settings, regrade)
-            err.print(f"{len(plan.todo)} to grade, {len(plan.up_to_date)} unchanged, "
-                      f"{len(found.skipped)} skipped; {backend.description}",
-                      markup=False, highlight=False)
+            say(f"{len(plan.todo)} to grade, {len(plan.up_to_date)} unchanged, "
+                      f"{len(found.skipped)} skipped; {backend.description}")
             observer: BatchObserver
             if err.is_terminal:
                 observer = RichProgress(err)
@@ -191,7 +206,7 @@ def report(
         reports = build_reports(book, assignment, slowest)
     if plot is not None:
         write_plot(reports, plot)
-        err.print(f"wrote {plot}", markup=False, highlight=False)
+        say(f"wrote {plot}")
     if format is ReportFormat.JSON:
         sys.stdout.write(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
         return
@@ -276,5 +291,4 @@ def feedback(
                else (FeedbackFormat(format.value),))
     with open_existing(gradebook) as book:
         written = write_feedback(book, assignment, out, formats)
-    err.print(f"wrote feedback for {len(written)} learner(s) to {out}/", markup=False,
-              highlight=False)
+    say(f"wrote feedback for {len(written)} learner(s) to {out}/")
