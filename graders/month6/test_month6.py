@@ -286,6 +286,8 @@ def tracked(nb, seed, job_dir):
               "dataset": f"churn-{int(rng.integers(100, 999))}"}
     name = f"grader-churn-{int(rng.integers(1000, 9999))}"
     store = job_dir / "grader_mlruns"
+    # the grader chose a folder store, so the grader switches it on (MLflow 3 keeps it opt-in)
+    nb.eval("import os\nos.environ['MLFLOW_ALLOW_FILE_STORE'] = 'true'", what="MLflow set-up")
     run_id = nb.call("log_experiment", store.as_uri(), name, params, X, y, X_val, y_val)
     expect(isinstance(run_id, str), "log_experiment should return the run id "
            "(run.info.run_id), a string.")
