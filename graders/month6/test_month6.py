@@ -213,9 +213,9 @@ def test_predict_valid_requests(nb, rng):
                <= set(body), "the /predict response needs churn_probability, risk_tier and "
                "model_version fields.")
         p = table[customer["tenure_months"]]
-        expect_close(body["churn_probability"], p, "churn_probability is not the model's "
-                     "probability of churn: use predict_proba(...)[:, 1] (class 1 is churn).",
-                     rtol=0, atol=6e-5)
+        expect_close(body["churn_probability"], p, "churn_probability is not the churn "
+                     "probability of the model create_app was given: call that model's "
+                     "predict_proba(...)[:, 1] (class 1 is churn).", rtol=0, atol=6e-5)
         expect(body["risk_tier"] == _tier(p), "risk_tier is wrong for some probabilities: "
                "high when p >= 0.7, medium when 0.4 <= p < 0.7, low otherwise (check the "
                "boundaries).")
