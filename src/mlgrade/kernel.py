@@ -242,6 +242,14 @@ class KernelSession:
             status = "timeout" if fired.is_set() else ("error" if errored else "ok")
         except (DeadKernelError, CellTimeoutError):
             status = "timeout" if fired.is_set() else "dead"
+        except Exception:  # noqa: BLE001 - the kernel's messages are learner-controlled
+            # a kernel that breaks the protocol (e.g. a patched json.dumps) is treated as dead:
+            # it is killed and restarted, never trusted again, and never crashes the grader
+            status = "timeout" if fired.is_set() else "dead"
+            self._killpg(signal.SIGKILL)
+            deadline = time.monotonic() + INTERRUPT_GRACE_S
+            while self.alive and time.monotonic() < deadline:  # so the caller sees it dead
+                time.sleep(0.01)
         finally:
             timer.cancel()
             for grace in killer:

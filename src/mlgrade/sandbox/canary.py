@@ -68,9 +68,15 @@ def _mlgrade_canary(promises, hidden):
             os.unlink(p)
             bad.append(["read_only_root", "could write in " + d])
     if "hidden" in promises:
-        for p in hidden:  # absent, or an empty folder covering it
-            if os.path.lexists(p) and not (os.path.isdir(p) and not os.listdir(p)):
-                bad.append(["hidden", p + " is visible"])
+        import stat
+        for p in hidden:  # absent, or covered by an empty folder or by /dev/null
+            try:
+                mode = os.lstat(p).st_mode
+            except OSError:
+                continue
+            if stat.S_ISCHR(mode) or (stat.S_ISDIR(mode) and not os.listdir(p)):
+                continue
+            bad.append(["hidden", p + " is visible"])
     print("MARK" + json.dumps(bad))
     return None
 _mlgrade_canary(PROMISES, HIDDEN)
