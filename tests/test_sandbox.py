@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from tests.security.redteam_support import TIERS, make_sandbox, redteam
 
 from mlgrade.config import Settings, resolve_settings
 from mlgrade.errors import ExitCode, SandboxUnavailableError
@@ -28,13 +29,13 @@ from mlgrade.sandbox import namespaced as namespaced_module
 from mlgrade.sandbox.canary import Canary
 from mlgrade.sandbox.process import LAUNCH_SOURCE, can_switch_uid
 from mlgrade.sandbox.slots import SlotLease, kill_until_gone
-from tests.security.redteam_support import TIERS, make_sandbox, redteam
 
 AS_ROOT = os.geteuid() == 0
 HONEST = [
     "import numpy as np\nanswer = 42.0",
     "def double(x):\n    return 2 * np.asarray(x, dtype=float)",
-    "def save_result(path, x):\n    np.save(path, np.asarray(x, dtype=float) ** 2)\n    return path",
+    "def save_result(path, x):\n    np.save(path, np.asarray(x, dtype=float) ** 2)\n"
+    "    return path",
     "def predict(X):\n    return (np.asarray(X)[:, 0] > 0).astype(int)",
 ]
 
@@ -61,7 +62,8 @@ def test_grade_refuses_the_process_tier_with_a_how_to() -> None:
     assert "bubblewrap" in message and "--isolation none" in message and "\n" not in message
 
 
-def test_without_bubblewrap_check_falls_back_and_grade_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_bubblewrap_check_falls_back_and_grade_refuses(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     namespaced_module.namespaced_problem.cache_clear()
     monkeypatch.setenv("PATH", "/nonexistent")
     try:
@@ -111,7 +113,8 @@ def test_launcher_sets_limits_scrubs_and_drops_privileges(tmp_path: Path) -> Non
              "resource.RLIMIT_AS)[0], 'nofile': resource.getrlimit(resource.RLIMIT_NOFILE)[0], "
              "'fsize': resource.getrlimit(resource.RLIMIT_FSIZE)[0], 'core': resource.getrlimit("
              "resource.RLIMIT_CORE)[0], 'uid': os.getresuid(), 'groups': os.getgroups(), "
-             "'foo': os.environ.get('FOO'), 'sigint': int(signal.getsignal(signal.SIGINT) == signal.SIG_IGN), "
+             "'foo': os.environ.get('FOO'), "
+             "'sigint': int(signal.getsignal(signal.SIGINT) == signal.SIG_IGN), "
              "'nnp': [l for l in open('/proc/self/status') if l.startswith('NoNewPrivs')]}))")
     owned = tmp_path / "owned"
     owned.write_text("x")

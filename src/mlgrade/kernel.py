@@ -159,7 +159,8 @@ class KernelSession:
         if problems:
             self.shutdown()
             raise SandboxUnavailableError(
-                f"the {self.sandbox.tier} sandbox failed its self-check ({'; '.join(problems)[:300]}); "
+                f"the {self.sandbox.tier} sandbox failed its self-check "
+                f"({'; '.join(problems)[:300]}); "
                 "nothing was graded. Fix the machine (see docs/security.md) or choose a weaker "
                 "tier explicitly with --isolation."
             )

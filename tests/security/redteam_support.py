@@ -69,7 +69,8 @@ def process_tier_confines() -> bool:
 TIERS = [
     pytest.param("process", id="process"),
     pytest.param("namespaced", id="namespaced", marks=pytest.mark.skipif(
-        namespaced_problem() is not None, reason=f"namespaced tier unavailable: {namespaced_problem()}")),
+        namespaced_problem() is not None,
+        reason=f"namespaced tier unavailable: {namespaced_problem()}")),
 ]
 
 

@@ -11,7 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_bytes, read_npy_file, strict_json
+from mlgrade.bridge.codec import (
+    DecodeError,
+    decode_value,
+    read_npy_bytes,
+    read_npy_file,
+    strict_json,
+)
 
 CAP = 1 << 20
 
@@ -25,7 +31,8 @@ def _npy(array: np.ndarray) -> str:
 @pytest.mark.parametrize("doc", [
     {"t": "dataframe", "columns": [{"t": "int", "v": 1}], "data": [{"t": "int", "v": 3}],
      "index": {"t": "ndarray", "npy": _npy(np.arange(1))}},
-    {"t": "dataframe", "columns": [], "data": [], "index": {"t": "ndarray", "npy": _npy(np.array(5))}},
+    {"t": "dataframe", "columns": [], "data": [],
+     "index": {"t": "ndarray", "npy": _npy(np.array(5))}},
     {"t": "series", "values": {"t": "ndarray", "npy": _npy(np.array(1.0))},
      "index": {"t": "ndarray", "npy": _npy(np.array(1.0))}, "name": {"t": "none"}},
     {"t": "dict", "items": [[{"t": "list", "items": []}, {"t": "none"}]]},

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the cases are notebook sources, kept one statement per line)
 """Red-team suite: hostile notebooks, each with its exact expected verdict, in each tier.
 
 A case is an honest solution with some cells replaced or added by an attack. The verdict is
@@ -27,7 +28,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
-
 from tests.security.redteam_support import (
     ALL_TESTS,
     ASSIGNMENTS,

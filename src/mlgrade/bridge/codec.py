@@ -98,11 +98,11 @@ def _open_no_links(path: Path, root: Path | None) -> int:
     parts = path.relative_to(root).parts
     if not parts or any(part in ("..", ".", "") for part in parts):
         raise OSError(22, "Invalid argument")
-    dir_fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    directory = getattr(os, "O_DIRECTORY", 0)
+    dir_fd = os.open(root, os.O_RDONLY | directory | getattr(os, "O_CLOEXEC", 0))
     try:
         for part in parts[:-1]:
-            next_fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_DIRECTORY", 0),
-                              dir_fd=dir_fd)
+            next_fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | directory, dir_fd=dir_fd)
             os.close(dir_fd)
             dir_fd = next_fd
         return os.open(parts[-1], flags, dir_fd=dir_fd)
@@ -117,7 +117,8 @@ def read_npy_file(path: Path, max_bytes: int, root: Path | None = None) -> np.nd
     try:
         fd = _open_no_links(path, root)
     except (OSError, ValueError) as exc:
-        raise DecodeError(f"cannot open {path.name} ({getattr(exc, 'strerror', None) or exc})") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise DecodeError(f"cannot open {path.name} ({reason})") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -136,7 +137,8 @@ def read_regular_file(path: Path, max_bytes: int, root: Path | None = None) -> b
     try:
         fd = _open_no_links(path, root)
     except (OSError, ValueError) as exc:
-        raise DecodeError(f"cannot open {path.name} ({getattr(exc, 'strerror', None) or exc})") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise DecodeError(f"cannot open {path.name} ({reason})") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -247,9 +249,11 @@ def _decode(doc: Any, max_bytes: int, depth: int = 0) -> Any:
 
         values = _decode(doc.get("values"), max_bytes, sub)
         index = _decode(doc.get("index"), max_bytes, sub)
-        if not all(isinstance(v, (list, np.ndarray)) for v in (values, index)) or len(values) != len(index):
+        sized = all(isinstance(v, (list, np.ndarray)) for v in (values, index))
+        if not sized or len(values) != len(index):
             raise DecodeError("inconsistent Series")
-        return pd.Series(values, index=pd.Index(index), name=_decode(doc.get("name"), max_bytes, sub))
+        name = _decode(doc.get("name"), max_bytes, sub)
+        return pd.Series(values, index=pd.Index(index), name=name)
     if tag == "ref":
         from mlgrade.bridge.client import Ref
 

@@ -117,8 +117,9 @@ from mlgrade.sandbox.namespaced import NamespacedSandbox, namespaced_problem  # 
 from mlgrade.sandbox.process import NoSandbox, ProcessSandbox  # noqa: E402
 
 HOW_TO = ("install bubblewrap (`sudo apt-get install -y bubblewrap`) and run mlgrade as root, "
-          "or enable unprivileged user namespaces (`sudo sysctl -w kernel.unprivileged_userns_clone=1`"
-          " / `kernel.apparmor_restrict_unprivileged_userns=0`); see docs/security.md. "
+          "or enable unprivileged user namespaces (`sudo sysctl -w "
+          "kernel.unprivileged_userns_clone=1` / `kernel.apparmor_restrict_unprivileged_userns=0`);"
+          " see docs/security.md. "
           "`--isolation none` grades without a sandbox, stamped UNISOLATED")
 
 

@@ -42,7 +42,8 @@ def _mlgrade_canary(promises, hidden):
         names = [n for _, n in socket.if_nameindex()]
         if [n for n in names if n != "lo"]:
             bad.append(["no_network", "interfaces " + ", ".join(names)])
-        for family, addr in ((socket.AF_INET, ("192.0.2.1", 80)), (socket.AF_INET6, ("2001:db8::1", 80))):
+        targets = ((socket.AF_INET, ("192.0.2.1", 80)), (socket.AF_INET6, ("2001:db8::1", 80)))
+        for family, addr in targets:
             try:
                 s = socket.socket(family, socket.SOCK_STREAM)
             except OSError:

@@ -25,7 +25,13 @@ import sys
 from pathlib import Path
 
 from mlgrade.config import Settings
-from mlgrade.sandbox import KernelLaunch, ipykernel_argv, kernel_python, launcher_argv, limit_options
+from mlgrade.sandbox import (
+    KernelLaunch,
+    ipykernel_argv,
+    kernel_python,
+    launcher_argv,
+    limit_options,
+)
 from mlgrade.sandbox.canary import PROMISES, Canary
 from mlgrade.sandbox.process import ProcessSandbox
 

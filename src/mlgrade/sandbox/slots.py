@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import signal
 import tempfile
@@ -141,7 +142,7 @@ class SlotLease:
             # the lock was free, so anything still running as this uid is an orphan of a
             # crashed run: clear it before use, or skip the uid if it will not die
             try:
-                kill_until_gone(lambda u=uid: pids_of_uid(u), f"uid {uid}", wait_s=1.0)
+                kill_until_gone(functools.partial(pids_of_uid, uid), f"uid {uid}", wait_s=1.0)
             except SandboxUnavailableError:
                 handle.close()
                 continue
