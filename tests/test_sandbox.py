@@ -28,7 +28,7 @@ from mlgrade.sandbox import (
 from mlgrade.sandbox import namespaced as namespaced_module
 from mlgrade.sandbox.canary import Canary
 from mlgrade.sandbox.process import LAUNCH_SOURCE, can_switch_uid
-from mlgrade.sandbox.slots import SlotLease, kill_until_gone
+from mlgrade.sandbox.slots import SlotLease, kill_until_gone, tasks_of_uid
 
 AS_ROOT = os.geteuid() == 0
 HONEST = [
@@ -95,6 +95,13 @@ def test_slot_uids_are_exclusive() -> None:
     finally:
         first.release()
         second.release()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_thread_count_for_the_process_limit() -> None:
+    mine = tasks_of_uid(os.getuid())
+    assert mine is not None and mine >= 1
+    assert tasks_of_uid(2**31 - 7) == 0
 
 
 def test_quarantine_when_something_will_not_die() -> None:

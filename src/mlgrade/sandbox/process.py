@@ -21,7 +21,13 @@ from mlgrade.sandbox import (
     limit_options,
 )
 from mlgrade.sandbox.canary import Canary
-from mlgrade.sandbox.slots import SlotLease, kill_until_gone, pids_of_uid, pids_with_token
+from mlgrade.sandbox.slots import (
+    SlotLease,
+    kill_until_gone,
+    pids_of_uid,
+    pids_with_token,
+    tasks_of_uid,
+)
 
 # run with ``python -I -S -c``: importable nowhere inside a namespaced sandbox, by design
 LAUNCH_SOURCE = Path(_launch_module.__file__).read_text(encoding="utf-8")
@@ -108,6 +114,12 @@ class ProcessSandbox:
             os.chown(conn, uid, uid)
             options = ["--nproc", str(self.processes), "--uid", str(uid), "--gid", str(uid),
                        "--own", "{connection_file}"]
+        elif sys.platform.startswith("linux") and os.geteuid() != 0:
+            # RLIMIT_NPROC counts every thread of the user, so leave room for the desktop
+            # session and bound what the kernel may add on top
+            current = tasks_of_uid(os.getuid())
+            if current is not None:
+                options = ["--nproc", str(current + 4 * self.processes)]
         return env, options, conn
 
     def canary(self) -> Canary:

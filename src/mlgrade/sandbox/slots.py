@@ -77,6 +77,31 @@ def pids_of_uid(uid: int) -> list[int]:
     return found
 
 
+def tasks_of_uid(uid: int) -> int | None:
+    """Threads (what RLIMIT_NPROC counts) of processes whose real uid is ``uid``; None if
+    ``/proc`` cannot tell."""
+    total = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as handle:
+                text = handle.read()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        try:
+            if int(fields.get("Uid", "-1").split()[0]) == uid:
+                total += int(fields.get("Threads", "1").strip())
+        except (ValueError, IndexError):
+            continue
+    return total
+
+
 def pids_with_token(token: str) -> list[int]:
     """Live processes of this user whose initial environment carries ``MLGRADE_JOB=token``."""
     needle = f"MLGRADE_JOB={token}".encode()
