@@ -222,6 +222,8 @@ def test_predict_valid_requests(nb, rng):
         expect(body["model_version"] == version, "model_version in the response should be the "
                "version create_app was given.")
     expected_rows = [[float(c[f]) for f in FEATURES] for c in customers]
+    # a model asked twice about the same customer (predict and predict_proba) is fine
+    rows = [r for i, r in enumerate(rows) if i == 0 or r != rows[i - 1]]
     expect(len(rows) == len(customers) and np.allclose(rows, expected_rows),
            "the model received the features in the wrong order or shape: pass one row with "
            "columns tenure_months, monthly_charges, support_tickets, contract_type.")

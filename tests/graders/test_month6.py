@@ -423,7 +423,7 @@ def test_reference_full_marks_twice_and_starter_zero() -> None:
         return result
 
     report = validate_assignment(a, settings, grade)
-    assert [c.name for c in report.failed] == []
+    assert [(c.name, c.detail) for c in report.failed] == []
     solution_run, again, starter = results
     assert solution_run.score == again.score == 22 and starter.score == 0
     assert {t.id for t in starter.tests} == ALL_TESTS
