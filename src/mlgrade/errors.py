@@ -66,5 +66,9 @@ class SandboxUnavailableError(EnvironmentProblem):
     pass
 
 
+class CanaryFailed(SandboxUnavailableError):
+    """The sandbox did not give what its tier promises; nothing may be graded in it."""
+
+
 class GradebookError(MlgradeError):
     """The gradebook database cannot be used as asked."""

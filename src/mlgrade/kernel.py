@@ -24,7 +24,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
 
 from mlgrade.config import Settings
-from mlgrade.errors import KernelStartError, SandboxUnavailableError
+from mlgrade.errors import CanaryFailed, KernelStartError
 from mlgrade.sandbox import Sandbox
 from mlgrade.sandbox.canary import Canary
 
@@ -158,7 +158,7 @@ class KernelSession:
         problems = canary.problems(outcome.outputs, outcome.status)
         if problems:
             self.shutdown()
-            raise SandboxUnavailableError(
+            raise CanaryFailed(
                 f"the {self.sandbox.tier} sandbox failed its self-check "
                 f"({'; '.join(problems)[:300]}); "
                 "nothing was graded. Fix the machine (see docs/security.md) or choose a weaker "
@@ -187,8 +187,17 @@ class KernelSession:
                 reap()
 
     def restart(self) -> None:
+        """A fresh kernel after the learner's code killed or hung the last one.
+
+        The first start proved the machine works; if a restart fails (the learner's files in
+        the job folder can break a kernel's start, e.g. a ``json.py`` in the working folder),
+        the session stays dead and the rest fails closed, instead of an environment error
+        that would stop a whole batch. A process that survives the reaper still raises."""
         self.shutdown()
-        self.start()
+        try:
+            self.start()
+        except (KernelStartError, CanaryFailed):
+            self.shutdown()
 
     # -- signals ---------------------------------------------------------------------------
     def _killpg(self, sig: int) -> None:

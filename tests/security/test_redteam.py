@@ -153,6 +153,17 @@ CASES = [
     Case("sys_exit", before=("sys.exit(3)",), check=_error_named("SystemExit")),
     Case("os_exit", before=("os._exit(1)",), check=_restarted),
     Case("kill_own_process_group", before=("os.kill(0, signal.SIGKILL)",), check=_restarted),
+    # files in the job folder that break the next kernel: its start fails, or its canary
+    # does; the rest of the submission fails closed and grading goes on (no environment
+    # error that would stop a batch)
+    Case("poison_the_restart", before=(
+        "d = os.environ['IPYTHONDIR'] + '/profile_default'\nos.makedirs(d, exist_ok=True)\n"
+        "open(d + '/ipython_kernel_config.py', 'w').write('import os; os._exit(3)')\nos._exit(1)",),
+        expect=frozenset(), check=_restarted),
+    Case("poison_the_restart_canary", before=(
+        "d = os.environ['IPYTHONDIR'] + '/profile_default/startup'\nos.makedirs(d, exist_ok=True)\n"
+        "open(d + '/00-token.py', 'w').write('import os; os.environ[\"GITHUB_TOKEN\"] = \"x\"')\n"
+        "os._exit(1)",), expect=frozenset(), check=_restarted),
     Case("kill_parent_and_init", before=(
         "for pid in (os.getppid(), 1):\n    try:\n        os.kill(pid, signal.SIGKILL)\n"
         "    except OSError:\n        pass",), confined=True),
