@@ -190,9 +190,10 @@ class KernelSession:
         """A fresh kernel after the learner's code killed or hung the last one.
 
         The first start proved the machine works; if a restart fails (the learner's files in
-        the job folder can break a kernel's start, e.g. a ``json.py`` in the working folder),
-        the session stays dead and the rest fails closed, instead of an environment error
-        that would stop a whole batch. A process that survives the reaper still raises."""
+        the job folder can break a kernel's start or its canary, e.g. an IPython config or
+        start-up file under ``IPYTHONDIR``), the session stays dead and the rest fails closed,
+        instead of an environment error that would stop a whole batch. A process that
+        survives the reaper still raises."""
         self.shutdown()
         try:
             self.start()
