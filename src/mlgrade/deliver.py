@@ -13,15 +13,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import stat
-import sys
 import zipfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-
-import pytest
 
 from mlgrade import __version__
 from mlgrade.assignments import Assignment
@@ -36,75 +31,18 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 ENV_AUTOGRADER_ROOT = "MLGRADE_AUTOGRADER_ROOT"
 
 
-# -- collecting grader tests without a notebook ------------------------------------------------
-@dataclass
-class _Collector:
-    tests: list[GraderTest] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def pytest_configure(self, config: pytest.Config) -> None:
-        config.addinivalue_line("markers", "points(value, question=None): points of a test")
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            self.errors.append(report.longreprtext.strip().splitlines()[-1][:300]
-                               if report.longreprtext.strip() else report.nodeid)
-
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        from mlgrade.grading.plugin import _title
-
-        for item in items:
-            marker = item.get_closest_marker("points")
-            value = float(marker.args[0]) if marker and marker.args else 0.0
-            question = marker.kwargs.get("question") if marker else None
-            self.tests.append(GraderTest(item.name, _title(item), question, value))
-
-
-@contextlib.contextmanager
-def _isolated_collection(graders: Path) -> Iterator[None]:
-    """A nested pytest that leaves no trace: no plugin autoload, no assertion rewriting by an
-    enclosing pytest, and the grader modules it imported are forgotten afterwards (so a later
-    grading run in this process imports the graders afresh)."""
-    old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    rewriters = [h for h in sys.meta_path if type(h).__name__ == "AssertionRewritingHook"]
-    for hook in rewriters:
-        sys.meta_path.remove(hook)
-    before = set(sys.modules)
-    try:
-        yield None
-    finally:
-        root = str(graders.resolve())
-        for name in set(sys.modules) - before:
-            origin = getattr(sys.modules.get(name), "__file__", None) or ""
-            if origin.startswith(root):
-                del sys.modules[name]
-        sys.meta_path[:0] = rewriters
-        if old is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-        else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
-
-
 def collect_grader_tests(assignment: Assignment) -> tuple[GraderTest, ...]:
     """The assignment's grader tests in run order (no kernel, no notebook)."""
-    from mlgrade.grading.runner import grader_args
+    from mlgrade.grading.runner import collect_graders
 
-    collector = _Collector()
-    sink = io.StringIO()
-    with (_isolated_collection(assignment.graders), contextlib.redirect_stdout(sink),
-          contextlib.redirect_stderr(sink)):
-        code = pytest.main([*grader_args(assignment.graders), "--collect-only"],
-                           plugins=[collector])
-    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
-        collector.errors.append(sink.getvalue().strip()[-300:] or f"pytest exit code {code}")
-    if collector.errors or not collector.tests:
-        why = collector.errors[0] if collector.errors else "no grader tests were found"
+    tests, errors = collect_graders(assignment.graders)
+    if errors or not tests:
+        why = errors[0] if errors else "no grader tests were found"
         raise AssignmentInvalidError(
             f"the graders of {assignment.name} in {assignment.graders} cannot be collected "
             f"({why}). Fix them, then check with `mlgrade check {assignment.name} "
             "SOLUTION.ipynb`.")
-    return tuple(collector.tests)
+    return tuple(GraderTest(t.id, t.title, t.question, t.points or 0.0) for t in tests)
 
 
 # -- delivering a rendered result ----------------------------------------------------------------

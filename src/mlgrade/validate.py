@@ -12,21 +12,14 @@ unreadable assignment folder, no kernel).
 
 from __future__ import annotations
 
-import io
-import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from mlgrade.assignments import Assignment
 from mlgrade.config import Settings
-from mlgrade.grading.plugin import MlgradePlugin
-from mlgrade.grading.runner import grader_args
+from mlgrade.grading.runner import CollectedTest, collect_graders
 from mlgrade.results import GradeResult, SubmissionStatus, TestResult, TestStatus
 
 Observer = Callable[[str], None]  # told what is about to run ("solution", "starter", ...)
@@ -39,15 +32,7 @@ def _noop(stage: str) -> None:
     return None
 
 
-@dataclass(frozen=True)
-class GraderTest:
-    """One grader test as collected, before anything runs."""
-
-    id: str
-    file: str
-    has_docstring: bool
-    points: float | None  # None: no @points marker
-    question: str | None
+GraderTest = CollectedTest  # one grader test as collected, before anything runs
 
 
 @dataclass(frozen=True)
@@ -94,68 +79,6 @@ class ValidationReport:
         data = asdict(self)
         data["ok"] = self.ok
         return data
-
-
-# -- collection (no kernel) ---------------------------------------------------------------------
-@dataclass
-class _Collector:
-    """A pytest plugin that records collected grader tests and collection errors."""
-
-    tests: list[GraderTest] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        if report.failed:
-            self.errors.append(f"{report.nodeid}: {report.longreprtext.strip().splitlines()[-1:]}")
-
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            doc = getattr(getattr(item, "function", None), "__doc__", None)
-            marker = item.get_closest_marker("points")
-            value = float(marker.args[0]) if marker is not None and marker.args else None
-            question = marker.kwargs.get("question") if marker is not None else None
-            self.tests.append(GraderTest(
-                id=item.name, file=item.path.name, has_docstring=bool(doc and doc.strip()),
-                points=value, question=None if question is None else str(question),
-            ))
-
-
-@contextmanager
-def _collection_only(graders: Path) -> Iterator[None]:
-    """No third-party plugins; grader modules imported to collect them are forgotten after,
-    so that the grading runs which follow import them afresh under their own settings."""
-    old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    before = set(sys.modules)
-    try:
-        yield None
-    finally:
-        root = str(graders.resolve())
-        for name in set(sys.modules) - before:
-            origin = getattr(sys.modules.get(name), "__file__", None) or ""
-            if origin.startswith(root):
-                del sys.modules[name]
-        if old is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-        else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
-
-
-def collect_graders(graders: Path) -> tuple[tuple[GraderTest, ...], tuple[str, ...]]:
-    """The grader tests of a folder, found the way grading finds them, without a kernel."""
-    collector = _Collector()
-    # MlgradePlugin registers the `points` marker (the run is --strict-markers)
-    registrar = MlgradePlugin(notebook=None, run_seed=0, run_job_dir=graders,
-                              run_assignment_dir=graders)
-    sink = io.StringIO()
-    with _collection_only(graders), redirect_stdout(sink), redirect_stderr(sink):
-        code = pytest.main([*grader_args(graders), "--collect-only"],
-                           plugins=[registrar, collector])
-    errors = list(collector.errors)
-    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) and not errors:
-        errors.append(f"pytest stopped ({pytest.ExitCode(code).name}): "
-                      f"{sink.getvalue().strip()[-300:]}")
-    return tuple(collector.tests), tuple(errors)
 
 
 # -- static checks ------------------------------------------------------------------------------

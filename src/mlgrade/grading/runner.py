@@ -7,13 +7,13 @@ import io
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from mlgrade.bridge.client import Notebook
-from mlgrade.grading.plugin import MlgradePlugin
+from mlgrade.grading.plugin import MlgradePlugin, _title
 from mlgrade.results import TestResult
 
 _INI = Path(__file__).with_name("grader.ini")
@@ -85,3 +85,53 @@ def run_graders(graders: Path, notebook: Notebook | None, seed: int, job_dir: Pa
         error = f"the grader run stopped ({code.name}): {sink.getvalue().strip()[-300:]}"
     return GraderRun(tuple(plugin.results), error,
                      tuple(plugin.grader_errors) + tuple(plugin.collection_errors))
+
+
+@dataclass(frozen=True)
+class CollectedTest:
+    """One grader test as collected, before anything runs (no kernel, no notebook)."""
+
+    id: str
+    title: str
+    question: str | None
+    points: float | None  # None: the test has no @points marker
+    file: str
+    has_docstring: bool
+
+
+@dataclass
+class _Collector:
+    tests: list[CollectedTest] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            text = report.longreprtext.strip()
+            self.errors.append(f"{report.nodeid}: {text.splitlines()[-1][:300] if text else 'error'}")
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            doc = getattr(getattr(item, "function", None), "__doc__", None)
+            marker = item.get_closest_marker("points")
+            value = float(marker.args[0]) if marker is not None and marker.args else None
+            question = marker.kwargs.get("question") if marker is not None else None
+            self.tests.append(CollectedTest(
+                id=item.name, title=_title(item), question=None if question is None else str(question),
+                points=value, file=item.path.name, has_docstring=bool(doc and doc.strip()),
+            ))
+
+
+def collect_graders(graders: Path) -> tuple[tuple[CollectedTest, ...], tuple[str, ...]]:
+    """The grader tests of a folder in run order, found the way grading finds them, and the
+    collection errors, if any."""
+    collector = _Collector()
+    # MlgradePlugin registers the `points` marker (the run is --strict-markers)
+    registrar = MlgradePlugin(notebook=None, run_seed=0, run_job_dir=graders,
+                              run_assignment_dir=graders)
+    sink = io.StringIO()
+    with _isolated_pytest(graders), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        code = pytest.main([*grader_args(graders), "--collect-only"], plugins=[registrar, collector])
+    errors = list(collector.errors)
+    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) and not errors:
+        errors.append(f"pytest stopped ({pytest.ExitCode(code).name}): {sink.getvalue().strip()[-300:]}")
+    return tuple(collector.tests), tuple(errors)
