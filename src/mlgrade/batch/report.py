@@ -102,7 +102,7 @@ def _one(gradebook: Gradebook, name: str, slowest: int) -> AssignmentReport:
         counts[row.test_id][1] += 1
     tests = [TestRate(tid, title, pts, *counts[tid]) for tid, (title, pts) in rates.items()]
     tests.sort(key=lambda t: (t.rate, -t.points))
-    problems = [Problem(s.learner, s.status, s.problem, s.reason or _problem_text(s.problem))
+    problems = [Problem(s.learner, s.status, s.problem, s.reason or _detail(s.result, s.problem))
                 for s in subs if s.status == "errored" or s.problem]
     by_time = sorted(subs, key=lambda s: -s.duration_s)[:slowest]
     graded = [s for s in subs if s.status == "graded"]
@@ -117,10 +117,13 @@ def _one(gradebook: Gradebook, name: str, slowest: int) -> AssignmentReport:
         slowest=tuple((s.learner, round(s.duration_s, 3)) for s in by_time))
 
 
-def _problem_text(problem: str | None) -> str:
-    return {"timeout": "a cell or the whole notebook ran past its time limit",
-            "kernel_died": "the kernel died (os._exit, a crash, or too much memory)"}.get(
-        problem or "", problem or "")
+def _detail(result: dict[str, Any], problem: str | None) -> str:
+    """The cell error behind a timeout or a kernel death, as the learner's report shows it."""
+    wanted = {"timeout": ("Timeout", "NotebookTimeout"), "kernel_died": ("KernelDied",)}
+    for error in (result.get("execution") or {}).get("errors", ()):
+        if error.get("ename") in wanted.get(problem or "", ()):
+            return f"cell {error.get('cell')}: {error.get('ename')}: {error.get('evalue')}"
+    return problem or ""
 
 
 def plot(reports: list[AssignmentReport], dest: Path) -> None:

@@ -98,7 +98,7 @@ def errored_outcome(task: GradeTask, reason: str, problem: str, duration_s: floa
     with contextlib.suppress(MlgradeError, OSError):
         from mlgrade.assignments import get_assignment
 
-        found = get_assignment(Path(task.assignments_root), task.assignment)
+        found = get_assignment(_assignments_root(task), task.assignment)
         title, grader_version = found.title, found.grader_version()
     result = GradeResult(
         assignment=task.assignment, title=title, notebook=task.source, seed=task.settings.seed,
@@ -117,6 +117,15 @@ def _sandbox(settings: Settings, slot: int) -> Any:
         return choose_sandbox(settings, purpose="grade")
 
 
+def _assignments_root(task: GradeTask) -> Path:
+    """The lead's assignments folder, or, on a cluster machine that lacks that path, the
+    assignments bundled with the mlgrade installed there (its grader version is recorded)."""
+    from mlgrade.assignments import default_assignments_dir
+
+    root = Path(task.assignments_root)
+    return root if root.is_dir() else default_assignments_dir()
+
+
 def grade_task(task: GradeTask, slot: int) -> Outcome:
     """Grade one submission from a private temporary folder holding a copy of it.
 
@@ -133,7 +142,7 @@ def grade_task(task: GradeTask, slot: int) -> Outcome:
         copy.write_bytes(task.notebook)
         os.chdir(tmp)  # anything resolved relative to the worker stays in this folder
         try:
-            assignment = get_assignment(Path(task.assignments_root), task.assignment)
+            assignment = get_assignment(_assignments_root(task), task.assignment)
             checked = check_notebook(copy, assignment, task.settings,
                                      sandbox=_sandbox(task.settings, slot))
             result = replace(checked.result, notebook=task.source).to_dict()
@@ -156,10 +165,25 @@ def _stop_on_term(signum: int, frame: object) -> None:
 
 # -- local processes --------------------------------------------------------------------------
 
-def _serve(conn: Connection, slot: int) -> None:
+def cpu_count() -> int:
+    """Cores this process may run on (the affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _serve(conn: Connection, slot: int, threads: int) -> None:
     """Worker process main loop: receive a task, send back its outcome, until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, _stop_on_term)
+    # N kernels each running a BLAS thread per core would oversubscribe the cores; these
+    # variables are on the kernel environment's allow-list. A lead's own setting wins.
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, str(threads))
     import mlgrade.pipeline  # noqa: F401  (import once, before the first task)
 
     conn.send("ready")
@@ -207,11 +231,12 @@ class LocalPool:
         self.workers = workers
         self.timeout_s = timeout_s
         self.description = f"{workers} local worker process(es)"
+        self.threads = max(1, cpu_count() // workers)  # BLAS/OpenMP threads per kernel
         self._ctx = multiprocessing.get_context("spawn")
 
     def _spawn(self, index: int) -> _Slot:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_serve, args=(child, index), daemon=True,
+        process = self._ctx.Process(target=_serve, args=(child, index, self.threads), daemon=True,
                                     name=f"mlgrade-worker-{index}")
         process.start()
         child.close()

@@ -6,7 +6,6 @@ summaries); ``report`` prints its tables to stdout, ``export`` its data to stdou
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from enum import StrEnum
@@ -32,13 +31,6 @@ GradebookOpt = Annotated[Path, typer.Option(
 def say(text: str) -> None:
     """A plain line on stderr: no markup (learner names may hold brackets), no wrapping."""
     err.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _outcome_text(item: Graded) -> str:
@@ -113,7 +105,7 @@ def grade(
         help="Folder of notebooks (alice.ipynb), folder per learner (alice/ASSIGNMENT.ipynb), "
         "or a .zip of either.")],
     gradebook: GradebookOpt = DEFAULT_GRADEBOOK,
-    workers: Annotated[int | None, typer.Option(help="Submissions graded at once "
+    workers: Annotated[int | None, typer.Option(help="Submissions graded at once on this machine "
                                                 "[default: number of cores].")] = None,
     regrade: Annotated[bool, typer.Option(help="Grade again even submissions that are unchanged "
                                           "since they were recorded.")] = False,
@@ -138,7 +130,7 @@ def grade(
     from mlgrade.batch.gradebook import Gradebook
     from mlgrade.batch.runner import grade_batch, plan_batch
     from mlgrade.batch.submissions import discover
-    from mlgrade.batch.workers import Backend, DaskBackend, LocalPool, _sandbox
+    from mlgrade.batch.workers import Backend, DaskBackend, LocalPool, _sandbox, cpu_count
     from mlgrade.config import resolve_settings
     from mlgrade.errors import UsageError
 
@@ -155,7 +147,7 @@ def grade(
 
     limit = limit or default_limit(settings)
     backend: Backend = (DaskBackend(scheduler, limit) if scheduler
-                        else LocalPool(_cores() if workers is None else workers, limit))
+                        else LocalPool(cpu_count() if workers is None else workers, limit))
     with tempfile.TemporaryDirectory(prefix="mlgrade-input-") as unpacked:
         found = discover(submissions, a.name, Path(unpacked))
         for item in found.skipped:
