@@ -11,7 +11,7 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from mlgrade.grading import Expr, LearnerFailure, expect, expect_close, points
+from mlgrade.grading import LearnerFailure, expect, expect_close, points
 
 MODEL_CLASSES = {
     "random_forest": ("sklearn.", ".RandomForestClassifier"),
@@ -76,7 +76,9 @@ else:
     else:
         candidates = 0
     cv = search.cv
-    splits = cv if isinstance(cv, int) else (cv.get_n_splits() if hasattr(cv, 'get_n_splits') else None)
+    splits = cv if isinstance(cv, int) else None
+    if hasattr(cv, 'get_n_splits'):
+        splits = cv.get_n_splits()
     result = {
         'search': True,
         'fitted': hasattr(search, 'best_params_') or hasattr(search, 'cv_results_'),
@@ -99,7 +101,8 @@ def interaction_data(n: int, rng: np.random.Generator, d: int = 8) -> tuple[np.n
 def notebook_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The same split as the notebook's setup cell."""
     X, y = load_breast_cancer(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y,
+                                                        random_state=0)
     return X_train, X_test, y_train, y_test
 
 
@@ -135,11 +138,13 @@ def fresh_comparison(nb, seed) -> tuple[Any, Any]:
     rng = np.random.default_rng([seed, 42])
     X, y = interaction_data(300, rng)
     try:
-        got: Any = nb.call("compare_models", Expr("ns['build_models']()"), X, y, timeout=120)
+        models = nb.call("build_models", keep=True)
+        got: Any = nb.call("compare_models", models, X, y, timeout=120)
     except LearnerFailure as exc:
         got = exc
     try:
-        expected: Any = nb.eval(GRADER_CV, X=X, y=y, what="the models of `build_models()`", timeout=120)
+        expected: Any = nb.eval(GRADER_CV, X=X, y=y, what="the models of `build_models()`",
+                                timeout=120)
     except LearnerFailure as exc:
         expected = exc
     return got, expected
@@ -154,7 +159,8 @@ def test_compare_models_returns_scores(fresh_comparison):
     expect(isinstance(got, dict) and set(got) == set(MODEL_CLASSES),
            "compare_models should return a dict with the same keys as the models it was given.")
     for key, value in got.items():
-        expect(isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0,
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        expect(is_number and 0.0 <= value <= 1.0,
                f"compare_models()['{key}'] should be a mean ROC-AUC, a float between 0 and 1.")
 
 
@@ -172,8 +178,9 @@ def test_compare_models_matches_cv(fresh_comparison):
         expect(isinstance(value, (int, float)) and not isinstance(value, bool),
                f"compare_models()['{key}'] should be a float.")
         expect(value < expected[key] + 0.02 or value < 0.97,
-               f"compare_models()['{key}'] is far too optimistic: it looks like the model was "
-               "scored on the rows it was trained on. Score each fold on its held-out part.")
+               f"compare_models()['{key}'] is far above a 5-fold cross-validation of the same "
+               "model on new data: was the model scored on the rows it was trained on (or the "
+               "numbers copied from a run)? Score each fold on its held-out part.")
         expect_close(value, expected[key], f"compare_models()['{key}'] differs from a 5-fold "
                      "cross-validation of the same model: use the folds of CV, scoring='roc_auc', "
                      "and average the fold scores.", rtol=1e-6, atol=1e-6)
@@ -183,7 +190,8 @@ def test_compare_models_matches_cv(fresh_comparison):
 @points(1, question="q3")
 def test_search_is_unfitted_cv_search(nb):
     """build_search returns an unfitted 5-fold ROC-AUC search over >= 4 candidates"""
-    info = nb.eval(DESCRIBE_SEARCH, search=Expr("ns['build_search']()"), what="`build_search()`")
+    search = nb.call("build_search", keep=True)
+    info = nb.eval(DESCRIBE_SEARCH, search=search, what="`build_search()`")
     expect(isinstance(info, dict) and info.get("search") is True,
            "build_search() should return a GridSearchCV or RandomizedSearchCV.")
     expect(info["fitted"] is False, "build_search() returns a search that is already fitted: "
@@ -224,7 +232,8 @@ def test_search_no_test_peeking(nb):
     reference = nb.call("build_search", keep=True)
     nb.call(reference.attr("fit"), X_train, y_train, timeout=120, keep=True)
     honest_cv = nb.get(reference.attr("best_score_"))
-    honest_auc = float(roc_auc_score(y_test, nb.call(reference.attr("predict_proba"), X_test)[:, 1]))
+    honest_proba = nb.call(reference.attr("predict_proba"), X_test)
+    honest_auc = float(roc_auc_score(y_test, honest_proba[:, 1]))
     learner_cv = nb.get("search.best_score_")
     n_seen = nb.eval("int(getattr(ns['search'], 'n_features_in_', 0)) and "
                      "len(ns['search'].cv_results_['split0_test_score'])", what="`search`")

@@ -66,7 +66,8 @@ if ok:
     model.eval()
     with torch.no_grad():
         out = model(torch.as_tensor(x)).detach().cpu().numpy()
-result = {'module': ok, 'conv': ok and any(isinstance(m, nn.Conv2d) for m in model.modules()), 'out': out}
+conv = ok and any(isinstance(m, nn.Conv2d) for m in model.modules())
+result = {'module': ok, 'conv': conv, 'out': out}
 """
 
 # A recording stand-in for an LLM client; the grader reads back what it was asked.
@@ -138,7 +139,8 @@ def test_build_mlp(nb, rng):
     x = rng.normal(size=(7, n_features)).astype(np.float32)
     info = nb.eval(MLP_CHECK, n_features=n_features, n_classes=n_classes, x=x,
                    what="`build_mlp(...)`")
-    expect(info["module"] is True, "build_mlp should return a torch.nn.Module (e.g. nn.Sequential).")
+    expect(info["module"] is True,
+           "build_mlp should return a torch.nn.Module (e.g. nn.Sequential).")
     missing = {"Linear", "BatchNorm1d", "ReLU", "Dropout"} - set(info["layers"])
     expect(not missing, "build_mlp is missing layer types: use Linear, BatchNorm1d, ReLU and "
            f"Dropout (missing: {', '.join(sorted(missing))}).")
@@ -146,7 +148,8 @@ def test_build_mlp(nb, rng):
     expect(isinstance(out, np.ndarray) and out.shape == (7, n_classes),
            "build_mlp(n_features, n_classes) should map (batch, n_features) to (batch, n_classes).")
     expect(not np.allclose(out.sum(axis=1), 1.0, atol=1e-4) or bool(np.any(out < 0)),
-           "build_mlp ends with a softmax: return raw logits, CrossEntropyLoss applies the softmax.")
+           "build_mlp ends with a softmax: return raw logits, CrossEntropyLoss applies the "
+           "softmax itself.")
 
 
 # -- Q3 --------------------------------------------------------------------------------------
@@ -193,14 +196,17 @@ def test_predict_in_eval_mode(nb, rng, trained_mlp):
         except LearnerFailure:
             expect(False, "predict fails for a single row: BatchNorm is still in training mode; "
                    "call model.eval() before predicting.")
-        expect(isinstance(alone, np.ndarray) and alone.shape == (1,) and int(alone[0]) == int(first[i]),
-               hint)
+        same = (isinstance(alone, np.ndarray) and alone.shape == (1,)
+                and int(alone[0]) == int(first[i]))
+        expect(same, hint)
 
 
 @points(1, question="q3")
 def test_val_accuracy_is_on_validation_rows(nb):
     """`val_accuracy` is mlp_model's accuracy on the validation rows"""
     X_val, y_val = make_data(1000, seed=1)
+    expect(nb.has("mlp_model"), "`mlp_model` is not defined: train it with train_model(X_train, "
+           "y_train) in the last cell of Q3.")
     reported = nb.get("val_accuracy")
     expect(isinstance(reported, float) and 0.0 <= reported <= 1.0,
            "`val_accuracy` should be a float between 0 and 1.")
@@ -283,7 +289,7 @@ def test_retrieve_finds_the_document(nb, rng):
 # -- Q6 --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def rag_run(nb, seed) -> Any:
-    """answer_question run once with a recording fake client: (answer, calls, context, question, reply)."""
+    """answer_question run once with a recording fake client, or the failure."""
     rng = np.random.default_rng([seed, 6])
     extra, question = random_fact(rng)
     docs, _ = shuffled_corpus(rng, extra)
