@@ -9,6 +9,8 @@ in place of F1 show up as a mismatch (with a hint naming the mistake when it mat
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, make_classification
@@ -76,6 +78,19 @@ def _tabular(rng: np.random.Generator, n: int, positive: float) -> tuple[np.ndar
     return X * np.logspace(-2, 3, X.shape[1]), y
 
 
+def _with_outlier(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A strong feature plus weak ones, and ONE row whose strong feature is 10^4 times too big.
+    A scaler fitted on every row is dominated by that row in every fold; inside a pipeline it
+    is not, in the fold that holds the row out, so leakage changes that fold's F1."""
+    n = 300
+    y = (rng.random(n) < 0.15).astype(int)
+    X = rng.normal(size=(n, 8))
+    X[:, 0] += 2.5 * y
+    X[:, 1:4] += 0.6 * y[:, None]
+    X[int(rng.integers(n)), 0] *= 1e4
+    return X * np.logspace(-1, 3, 8), y
+
+
 def reference_pipeline() -> object:
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
 
@@ -118,7 +133,7 @@ def learner_cv_f1(nb, X: np.ndarray, y: np.ndarray) -> float:
     for (_train, test), pred in zip(folds, preds, strict=True):
         expect(isinstance(pred, np.ndarray) and pred.shape == test.shape,
                "the pipeline's predict should return one label per row.")
-        scores.append(f1_score(y[test], pred))
+        scores.append(f1_score(y[test], pred, zero_division=0.0))
     return float(np.mean(scores))
 
 
@@ -142,10 +157,13 @@ def _cv_mistake(value: float, X: np.ndarray, y: np.ndarray) -> str | None:
          lambda: cross_val_score(LogisticRegression(max_iter=1000), leaky, y, cv=CV,
                                  scoring="f1").mean()),
         ("that is an F1 score on the training rows themselves: cross-validate instead.",
-         lambda: f1_score(y, reference_pipeline().fit(X, y).predict(X))),
+         lambda: f1_score(y, reference_pipeline().fit(X, y).predict(X), zero_division=0.0)),
     ]
     for hint, compute in candidates:
-        if np.isclose(value, float(compute()), rtol=1e-9, atol=1e-12):
+        with warnings.catch_warnings():  # folds without positives warn; only the value matters
+            warnings.simplefilter("ignore")
+            candidate = float(compute())
+        if np.isclose(value, candidate, rtol=1e-9, atol=1e-12):
             return hint
     return None
 
@@ -187,8 +205,9 @@ def test_pipeline_generalises(nb, rng):
     X_tr, X_ho, y_tr, y_ho = train_test_split(X, y, test_size=0.5, stratify=y,
                                               random_state=_seed(rng))
     pipe = _fit(nb, X_tr, y_tr)
-    got = f1_score(y_ho, _labels(nb, pipe.attr("predict"), X_ho, "the pipeline's predict"))
-    want = f1_score(y_ho, reference_pipeline().fit(X_tr, y_tr).predict(X_ho))
+    pred = _labels(nb, pipe.attr("predict"), X_ho, "the pipeline's predict")
+    got = f1_score(y_ho, pred, zero_division=0.0)
+    want = f1_score(y_ho, reference_pipeline().fit(X_tr, y_tr).predict(X_ho), zero_division=0.0)
     expect(bool(got >= want - 0.05), "your pipeline predicts held-out rows much worse than a "
            "standard scaler + logistic regression: check both steps and their settings (features "
            "here have very different scales).")
@@ -198,9 +217,11 @@ def test_pipeline_generalises(nb, rng):
 @points(2, question="q2")
 def test_cross_validated_f1_matches_leak_free_cv(nb, rng):
     """cross_validated_f1 equals the grader's stratified 5-fold F1 of your pipeline, on new data"""
-    X, y = _tabular(rng, 300, positive=0.1)
-    got = nb.call("cross_validated_f1", X, y)
-    _check_cv(got, learner_cv_f1(nb, X, y), X, y, "cross_validated_f1")
+    # a rare class (plain KFold and accuracy give other numbers) and one data set with a single
+    # extreme row, where a scaler fitted on every row (leakage) visibly changes the folds' F1
+    for X, y in (_tabular(rng, 300, positive=0.1), _with_outlier(rng)):
+        got = nb.call("cross_validated_f1", X, y)
+        _check_cv(got, learner_cv_f1(nb, X, y), X, y, "cross_validated_f1")
 
 
 @points(1, question="q2")
@@ -258,7 +279,7 @@ def test_evaluate_precision_recall(nb, rng):
     """evaluate: precision and recall of the positive class"""
     got, y, pred, _score = _evaluated(nb, rng)
     precision, recall = _metric(got, "precision"), _metric(got, "recall")
-    want_p, want_r = precision_score(y, pred), recall_score(y, pred)
+    want_p, want_r = precision_score(y, pred, zero_division=0.0), recall_score(y, pred)
     expect(not (np.isclose(precision, want_r) and np.isclose(recall, want_p)
                 and not np.isclose(want_p, want_r)),
            "precision and recall are swapped: precision = TP / (TP + FP), "
@@ -275,11 +296,11 @@ def test_evaluate_f1(nb, rng):
     f1 = _metric(got, "f1")
     expect(not np.isclose(f1, accuracy_score(y, pred), rtol=1e-9),
            "'f1' holds the accuracy: use f1_score(y, y_pred).")
-    expect(not np.isclose(f1, f1_score(y, pred, average="macro"), rtol=1e-9),
+    expect(not np.isclose(f1, f1_score(y, pred, average="macro", zero_division=0.0), rtol=1e-9),
            "'f1' is the macro average over both classes: report F1 of class 1 (the default "
            "binary average).")
-    expect_close(f1, f1_score(y, pred), "f1 is wrong: the harmonic mean of precision and recall "
-                 "for class 1.", rtol=1e-9)
+    expect_close(f1, f1_score(y, pred, zero_division=0.0), "f1 is wrong: the harmonic mean of "
+                 "precision and recall for class 1.", rtol=1e-9)
 
 
 @points(1, question="q3")
@@ -307,7 +328,8 @@ def test_model_fitted_on_training_split(nb):
         got = nb.call("model.predict_proba", X_te)
     except LearnerFailure as exc:
         raise LearnerFailure(f"`model` cannot predict probabilities for the raw test rows "
-                             f"({str(exc)[:160]}): it should be a fitted build_pipeline().") from None
+                             f"({str(exc)[:160]}): it should be a fitted build_pipeline()."
+                             ) from None
     expect_close(got, want, "`model` is not build_pipeline() fitted on the raw X_train, y_train: "
                  "don't scale or fit on the whole dataset before splitting, and don't fit on the "
                  "test rows (the pipeline's scaler must learn from the training rows only).",
@@ -326,11 +348,12 @@ def test_reported_metrics_are_held_out(nb):
     score = nb.call(pipe.attr("predict_proba"), X_te)[:, 1]
     train_pred = _labels(nb, pipe.attr("predict"), X_tr, "the pipeline's predict")
     f1, auc = _metric(reported, "f1"), _metric(reported, "roc_auc")
-    expect(not np.isclose(f1, f1_score(y_tr, train_pred), rtol=1e-9) or
-           np.isclose(f1, f1_score(y_te, pred), rtol=1e-9),
+    expect(not np.isclose(f1, f1_score(y_tr, train_pred, zero_division=0.0), rtol=1e-9) or
+           np.isclose(f1, f1_score(y_te, pred, zero_division=0.0), rtol=1e-9),
            "`test_metrics` were measured on the training rows: evaluate on X_test, y_test (rows "
            "the model never saw), or the scores are optimistic.")
-    expect_close([f1, auc], [f1_score(y_te, pred), roc_auc_score(y_te, score)],
+    want = [f1_score(y_te, pred, zero_division=0.0), roc_auc_score(y_te, score)]
+    expect_close([f1, auc], want,
                  "`test_metrics` do not match build_pipeline() fitted on X_train and evaluated "
                  "on X_test, y_test.", rtol=1e-6)
 
@@ -382,7 +405,7 @@ def test_imbalanced_minority_recall(rare_predictions):
 def test_imbalanced_f1(rare_predictions):
     """the rare class is found without flooding it with false alarms: F1 above the target"""
     y, pred = rare_predictions
-    f1 = f1_score(y, pred)
+    f1 = f1_score(y, pred, zero_division=0.0)
     expect(bool(f1 >= F1_TARGET),
            f"on fresh rows your model's F1 for the rare class is {f1:.2f} (the target is "
            f"{F1_TARGET:.2f}): too many missed cases or too many false alarms. Weight the "
