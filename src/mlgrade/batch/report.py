@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlgrade.batch.gradebook import Gradebook
+from mlgrade.batch.workers import problem_detail
 from mlgrade.errors import UsageError
 
 HISTOGRAM_BINS = 10
@@ -102,7 +103,8 @@ def _one(gradebook: Gradebook, name: str, slowest: int) -> AssignmentReport:
         counts[row.test_id][1] += 1
     tests = [TestRate(tid, title, pts, *counts[tid]) for tid, (title, pts) in rates.items()]
     tests.sort(key=lambda t: (t.rate, -t.points))
-    problems = [Problem(s.learner, s.status, s.problem, s.reason or _detail(s.result, s.problem))
+    problems = [Problem(s.learner, s.status, s.problem,
+                        s.reason or problem_detail(s.result, s.problem))
                 for s in subs if s.status == "errored" or s.problem]
     by_time = sorted(subs, key=lambda s: -s.duration_s)[:slowest]
     graded = [s for s in subs if s.status == "graded"]
@@ -115,15 +117,6 @@ def _one(gradebook: Gradebook, name: str, slowest: int) -> AssignmentReport:
         lowest=min(scores, default=0.0), highest=max(scores, default=0.0),
         histogram=histogram(scores, top), tests=tuple(tests), problems=tuple(problems),
         slowest=tuple((s.learner, round(s.duration_s, 3)) for s in by_time))
-
-
-def _detail(result: dict[str, Any], problem: str | None) -> str:
-    """The cell error behind a timeout or a kernel death, as the learner's report shows it."""
-    wanted = {"timeout": ("Timeout", "NotebookTimeout"), "kernel_died": ("KernelDied",)}
-    for error in (result.get("execution") or {}).get("errors", ()):
-        if error.get("ename") in wanted.get(problem or "", ()):
-            return f"cell {error.get('cell')}: {error.get('ename')}: {error.get('evalue')}"
-    return problem or ""
 
 
 def plot(reports: list[AssignmentReport], dest: Path) -> None:
@@ -145,10 +138,13 @@ def plot(reports: list[AssignmentReport], dest: Path) -> None:
         left.set_ylabel("learners")
         left.yaxis.get_major_locator().set_params(integer=True)
         titles = [t.title if len(t.title) <= 45 else t.title[:44] + "…" for t in rep.tests]
-        right.barh(range(len(rep.tests)), [100 * t.rate for t in rep.tests], color="#DD8452")
+        bars = right.barh(range(len(rep.tests)), [100 * t.rate for t in rep.tests],
+                          color="#DD8452")
+        right.bar_label(bars, labels=[f"{100 * t.rate:.0f}% ({t.passed}/{t.total})"
+                                      for t in rep.tests], padding=3, fontsize=8)
         right.set_yticks(range(len(rep.tests)), titles, fontsize=8)
         right.invert_yaxis()  # hardest on top
-        right.set_xlim(0, 100)
+        right.set_xlim(0, 115)  # room for the labels
         right.set_xlabel("learners passing (%)")
         right.set_title(f"{rep.assignment}: pass rate per test, hardest first")
     fig.tight_layout()

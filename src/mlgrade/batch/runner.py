@@ -15,7 +15,7 @@ from pathlib import Path
 from mlgrade.assignments import Assignment
 from mlgrade.batch.gradebook import Gradebook
 from mlgrade.batch.submissions import Discovery, Submission
-from mlgrade.batch.workers import Backend, GradeTask, Outcome
+from mlgrade.batch.workers import Backend, GradeTask, Outcome, problem_detail
 from mlgrade.config import Settings
 from mlgrade.errors import EnvironmentProblem
 
@@ -102,9 +102,10 @@ def grade_batch(plan: Plan, assignment: Assignment, settings: Settings, backend:
                          assignment_title=assignment.title,
                          assignment_max=assignment.total_points, source=task.source,
                          content_hash=task.content_hash, result=result, problem=problem)
+        reason = result.get("reason") or (problem_detail(result, problem) if problem else None)
         item = Graded(task.learner, task.source, str(result["status"]), float(result["score"]),
                       float(result["max_score"]) or assignment.total_points,
-                      float(result["duration_s"]), problem, result.get("reason"))
+                      float(result["duration_s"]), problem, reason)
         tally.done += 1
         tally.errored += item.status == "errored"
         tally.full_marks += item.status == "graded" and item.score == item.max_score > 0

@@ -89,6 +89,15 @@ def classify(result: dict[str, Any]) -> str | None:
     return None
 
 
+def problem_detail(result: dict[str, Any], problem: str | None) -> str:
+    """The cell error behind a timeout or a kernel death, as the learner's report shows it."""
+    wanted = {"timeout": ("Timeout", "NotebookTimeout"), "kernel_died": ("KernelDied",)}
+    for error in (result.get("execution") or {}).get("errors", ()):
+        if error.get("ename") in wanted.get(problem or "", ()):
+            return f"cell {error.get('cell')}: {error.get('ename')}: {error.get('evalue')}"
+    return problem or ""
+
+
 def errored_outcome(task: GradeTask, reason: str, problem: str, duration_s: float = 0.0,
                     isolation: str = "unknown") -> Outcome:
     """A result for a submission that could not be graded at all."""
@@ -186,15 +195,12 @@ def _serve(conn: Connection, slot: int, threads: int) -> None:
         os.environ.setdefault(name, str(threads))
     import mlgrade.pipeline  # noqa: F401  (import once, before the first task)
 
-    conn.send("ready")
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        conn.send(grade_task(task, slot))
+    try:
+        conn.send("ready")
+        while (task := conn.recv()) is not None:
+            conn.send(grade_task(task, slot))
+    except (EOFError, BrokenPipeError):  # the parent is gone (killed): nothing to report to
+        return
 
 
 @dataclass

@@ -125,7 +125,11 @@ def grade(
                                                        "stopped and recorded as errored "
                                                        "[default: every limit together].")] = None,
 ) -> None:
-    """Grade a folder of submissions in parallel into a SQLite gradebook (resumable)."""
+    """Grade a folder of submissions in parallel into a SQLite gradebook (resumable).
+
+    Exit code 0 once the batch has finished: submissions that errored or timed out are recorded
+    with their reasons (see `mlgrade report`), not failures of the command.
+    """
     from mlgrade.assignments import get_assignment
     from mlgrade.batch.gradebook import Gradebook
     from mlgrade.batch.runner import grade_batch, plan_batch
