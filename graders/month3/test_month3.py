@@ -239,14 +239,18 @@ FIT_OTHER_MODEL = ("from sklearn.linear_model import LogisticRegression\n"
 def _evaluated(nb, rng: np.random.Generator) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """``evaluate`` called on a model the grader fitted and rows it held out; returns the
     learner's dict, the true labels and the model's own predictions and probabilities."""
-    X, y = _tabular(rng, 500, positive=0.35)
-    X = X / np.logspace(-2, 3, X.shape[1])  # a plain model, so unscaled features are fine
-    X_tr, X_ho, y_tr, y_ho = train_test_split(X, y, test_size=0.4, random_state=_seed(rng))
-    model = nb.eval(FIT_OTHER_MODEL, X=X_tr, y=y_tr, C=float(rng.uniform(0.01, 0.2)), keep=True,
-                    what="a model fitted by the grader")
+    for _attempt in range(10):  # until FP != FN, so that a transposed matrix is detectable
+        X, y = _tabular(rng, 500, positive=0.35)
+        X = X / np.logspace(-2, 3, X.shape[1])  # a plain model, so unscaled features are fine
+        X_tr, X_ho, y_tr, y_ho = train_test_split(X, y, test_size=0.4, random_state=_seed(rng))
+        model = nb.eval(FIT_OTHER_MODEL, X=X_tr, y=y_tr, C=float(rng.uniform(0.01, 0.2)),
+                        keep=True, what="a model fitted by the grader")
+        pred = nb.call(model.attr("predict"), X_ho)
+        cm = confusion_matrix(y_ho, pred)
+        if cm[0, 1] != cm[1, 0]:
+            break
     got = nb.call("evaluate", model, X_ho, y_ho)
     expect_type(got, dict, "evaluate should return a dict")
-    pred = nb.call(model.attr("predict"), X_ho)
     score = nb.call(model.attr("predict_proba"), X_ho)[:, 1]
     return got, y_ho, pred, score
 
