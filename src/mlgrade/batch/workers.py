@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import multiprocessing
 import os
 import pickle
@@ -280,8 +281,11 @@ class LocalPool:
 
     def _wait(self, slots: list[_Slot], deliver: Deliver) -> None:
         now = time.monotonic()
-        deadlines = [s.deadline if s.ready else s.started + SLOW_START_S for s in slots]
-        timeout = max(0.0, min(deadlines, default=now + 1) - now)
+        # a busy worker must finish by its deadline, a starting one must say ready in time;
+        # an idle one has nothing to miss
+        deadlines = [s.deadline if s.task is not None else
+                     s.started + SLOW_START_S if not s.ready else math.inf for s in slots]
+        timeout = max(0.0, min(deadlines, default=math.inf) - now)
         watch: list[Any] = [s.conn for s in slots] + [s.process.sentinel for s in slots]
         ready = set(wait(watch, timeout=min(timeout, 5.0)))
         for i, slot in enumerate(slots):
