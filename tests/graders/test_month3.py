@@ -285,6 +285,7 @@ def test_numbers_copied_from_a_run(grade):
         "test_evaluate_roc_auc", "test_reported_metrics_are_held_out"}
 
 
+@pytest.mark.slow  # the whole reference notebook runs: about 10 s on a busy machine
 def test_transposed_matrix_label_auc_and_ignored_imbalance(grade):
     nb = _mutant(**{"def evaluate": LABEL_AUC_TRANSPOSED, "def majority_accuracy":
                     IGNORES_IMBALANCE})
