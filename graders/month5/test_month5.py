@@ -158,7 +158,7 @@ def trained_mlp(nb, seed) -> Any:
     """The learner's train_model fitted on fresh rows (a Ref), or the failure."""
     X, y = make_data(2000, fresh_seed(np.random.default_rng([seed, 5])))
     try:
-        return nb.call("train_model", X, y, keep=True, timeout=120)
+        return nb.call("train_model", X, y, keep=True, timeout=60)
     except LearnerFailure as exc:
         return exc
 
@@ -238,7 +238,7 @@ def test_cnn_heldout_accuracy(nb, rng):
     split = int(rng.integers(0, 2**31))
     img_train, img_test, lab_train, lab_test = train_test_split(
         digits.images, digits.target, test_size=0.25, stratify=digits.target, random_state=split)
-    model = nb.call("train_cnn", img_train, lab_train, keep=True, timeout=120)
+    model = nb.call("train_cnn", img_train, lab_train, keep=True, timeout=60)
     pred = nb.call("predict_digits", model, img_test)
     expect(isinstance(pred, np.ndarray) and pred.shape == lab_test.shape,
            "predict_digits(model, images) should return one digit per image, as a NumPy array.")
