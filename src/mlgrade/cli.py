@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from mlgrade import __version__
 from mlgrade.assignments import get_assignment, list_assignments, resolve_assignments_dir
@@ -44,7 +45,9 @@ def handles_errors(func: F) -> F:
         except MlgradeError as exc:
             if _state["debug"]:
                 traceback.print_exc()
-            err.print(f"[bold red]error:[/bold red] {exc}", markup=True, soft_wrap=True)
+            # escaped: messages quote paths and commands, e.g. `pip install 'mlgrade[cluster]'`
+            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", markup=True,
+                      soft_wrap=True)
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             err.print("interrupted; the kernel was shut down.")

@@ -264,6 +264,32 @@ def test_grade_uses_the_namespaced_sandbox_by_default(tmp_path: Path) -> None:
     assert scores(db) == {"alice": (15.0, "graded")}
 
 
+@pytest.mark.kernel
+def test_a_machine_that_cannot_start_kernels_stops_the_batch_and_records_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = copies(tmp_path / "in", 2)
+    db = tmp_path / "g.db"
+    monkeypatch.setenv("MLGRADE_KERNEL_PYTHON", str(tmp_path / "no-such-python"))
+    result = runner.invoke(app, ["grade", "month2", str(folder), "--gradebook", str(db),
+                                 "--workers", "1", *ISO])
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        "error: grading stopped: could not start a Python kernel")
+    assert rows(db, "SELECT COUNT(*) FROM submissions") == [(0,)]
+
+
+def test_scheduler_without_dask_installed_is_one_clear_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = copies(tmp_path / "in", 1)
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if it were not installed
+    result = runner.invoke(app, ["grade", "month2", str(folder), "--gradebook",
+                                 str(tmp_path / "g.db"), "--scheduler", "tcp://127.0.0.1:8786",
+                                 *ISO])
+    assert result.exit_code == 3
+    assert result.stderr == ("error: --scheduler needs the optional Dask support: "
+                             "pip install 'mlgrade[cluster]'.\n")
+
+
 def test_usage_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     empty = runner.invoke(app, ["grade", "month2", str(tmp_path / "empty"), "--gradebook",

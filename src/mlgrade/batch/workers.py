@@ -375,16 +375,18 @@ class DaskBackend:
     """Grade on a Dask distributed cluster; the gradebook stays with the caller."""
 
     def __init__(self, scheduler: str, timeout_s: float) -> None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise EnvironmentProblem("--scheduler needs the optional Dask support: "
+                                     "pip install 'mlgrade[cluster]'.") from None
         self.scheduler = scheduler
         self.timeout_s = timeout_s
         self.description = f"Dask scheduler {scheduler}"
 
     def run(self, tasks: Sequence[GradeTask], deliver: Deliver) -> None:
-        try:
-            from distributed import Client, as_completed
-        except ImportError:
-            raise EnvironmentProblem("--scheduler needs the optional Dask support: "
-                                     "pip install 'mlgrade[cluster]'.") from None
+        from distributed import Client, as_completed
+
         try:
             client = Client(self.scheduler, timeout=30)
         except (OSError, TimeoutError) as exc:
