@@ -186,6 +186,27 @@ def test_compare_models_matches_cv(fresh_comparison):
                      "and average the fold scores.", rtol=1e-6, atol=1e-6)
 
 
+@points(1, question="q2")
+def test_reported_cv_results(nb):
+    """`cv_results` and `best_model_name` match a leak-free CV on the training split"""
+    X_train, _, y_train, _ = notebook_split()
+    reported = nb.get("cv_results")
+    expect(isinstance(reported, dict) and set(reported) == set(MODEL_CLASSES),
+           "`cv_results` should be compare_models(build_models(), X_train, y_train).")
+    expected = nb.eval(GRADER_CV, X=X_train, y=y_train, what="the models of `build_models()`",
+                       timeout=120)
+    for key in sorted(expected):
+        value = reported[key]
+        expect(isinstance(value, (int, float)) and not isinstance(value, bool),
+               f"`cv_results['{key}']` should be a float.")
+        expect_close(value, expected[key], f"`cv_results['{key}']` is not the 5-fold CV ROC-AUC "
+                     "of that model on the training split (too high means the model saw the rows "
+                     "it was scored on): run compare_models on X_train, y_train.",
+                     rtol=1e-6, atol=1e-6)
+    expect(nb.get("best_model_name") == max(reported, key=lambda k: reported[k]),
+           "`best_model_name` should be the key of the highest score in `cv_results`.")
+
+
 # -- Q3 --------------------------------------------------------------------------------------
 @points(1, question="q3")
 def test_search_is_unfitted_cv_search(nb):

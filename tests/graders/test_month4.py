@@ -20,10 +20,11 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow]  # each grades a notebook: 8
 
 ALL_TESTS = {
     "test_build_models", "test_compare_models_returns_scores", "test_compare_models_matches_cv",
+    "test_reported_cv_results",
     "test_search_is_unfitted_cv_search", "test_search_on_fresh_data",
     "test_search_no_test_peeking", "test_top_features", "test_final_model_auc",
 }
-TOTAL = 14
+TOTAL = 15
 
 # --- scored on the training rows; least important features; a factory that fits ------------
 TRAIN_SET_SCORES = '''
@@ -178,13 +179,14 @@ def test_training_rows_scores_ascending_importances_and_fitted_factory(grade):
                     "def top_features": ASCENDING_IMPORTANCE})
     result = grade("month4", nb)
     assert result.status == "graded"
-    assert failed_tests(result) == {"test_compare_models_matches_cv",
+    assert failed_tests(result) == {"test_compare_models_matches_cv", "test_reported_cv_results",
                                     "test_search_is_unfitted_cv_search", "test_top_features"}
     feedback = _feedback(result)
     assert "rows it was trained on" in feedback["test_compare_models_matches_cv"]
+    assert "saw the rows it was scored on" in feedback["test_reported_cv_results"]
     assert "already fitted" in feedback["test_search_is_unfitted_cv_search"]
     assert "largest to the smallest" in feedback["test_top_features"]
-    assert result.score == TOTAL - 5
+    assert result.score == TOTAL - 6
 
 
 def test_copied_numbers_test_set_peeking_and_linear_model(grade):
@@ -192,13 +194,13 @@ def test_copied_numbers_test_set_peeking_and_linear_model(grade):
                     "def train_final_model": LINEAR_FINAL_MODEL})
     result = grade("month4", nb)
     assert result.status == "graded"
-    assert failed_tests(result) == {"test_compare_models_matches_cv", "test_search_no_test_peeking",
-                                    "test_final_model_auc"}
+    assert failed_tests(result) == {"test_compare_models_matches_cv", "test_reported_cv_results",
+                                    "test_search_no_test_peeking", "test_final_model_auc"}
     feedback = _feedback(result)
     assert "5-fold cross-validation" in feedback["test_compare_models_matches_cv"]
     assert "training split alone" in feedback["test_search_no_test_peeking"]
     assert "linear model" in feedback["test_final_model_auc"]
-    assert result.score == TOTAL - 7
+    assert result.score == TOTAL - 8
 
 
 def test_correct_alternative_earns_full_marks(grade):
@@ -228,4 +230,4 @@ def test_reference_full_marks_twice_and_starter_zero():
     assert [t.earned for t in solution_run.tests] == [t.earned for t in again.tests]
     assert {t.id for t in starter.tests} == ALL_TESTS
     assert all("not implemented yet" in t.feedback for t in starter.tests
-               if t.id != "test_search_no_test_peeking")
+               if t.id not in ("test_search_no_test_peeking", "test_reported_cv_results"))
