@@ -14,26 +14,30 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbformat import NotebookNode
 
 from mlgrade import __version__
 from mlgrade.assignments import Assignment
-from mlgrade.bridge.client import Notebook
+from mlgrade.bridge.dispatch import KernelDispatcher
 from mlgrade.config import Settings
 from mlgrade.errors import NotebookInputError, SandboxUnavailableError
 from mlgrade.execute import run_notebook
-from mlgrade.grading.runner import GraderRun, run_graders
 from mlgrade.kernel import KernelSession
 from mlgrade.notebook import read_notebook
 from mlgrade.results import Execution, GradeResult, SubmissionStatus
 from mlgrade.sandbox import UNISOLATED_NOTICE, Sandbox, choose_sandbox
 from mlgrade.score import score
+
+if TYPE_CHECKING:
+    from mlgrade.grading.runner import GraderRun
 
 Observer = Callable[[str], None]  # told the name of each stage as it starts
 
@@ -77,16 +81,57 @@ def job_folder(assignment: Assignment) -> Iterator[tuple[Path, Path]]:
             )
 
 
+class _GraderThread(threading.Thread):
+    """Runs the graders' pytest session; its results (or its exception) wait for ``join``.
+
+    pytest, NumPy and the grader modules are imported here, off the main thread's path to
+    starting the kernel.
+    """
+
+    def __init__(self, assignment: Assignment, kernel: KernelDispatcher, settings: Settings,
+                 job: Path) -> None:
+        super().__init__(name="mlgrade-graders", daemon=True)
+        self._assignment, self._kernel, self._settings, self._job = assignment, kernel, settings, job
+        self.result: GraderRun | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            from mlgrade.bridge.client import Notebook
+            from mlgrade.grading.runner import run_graders
+
+            s = self._settings
+            bridge = Notebook(self._kernel, s.call_timeout, s.max_result_bytes)
+            self.result = run_graders(self._assignment.graders, bridge, s.seed, self._job,
+                                      self._assignment.folder)
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
+
+
 def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings,
                     sandbox: Sandbox, observer: Observer = _noop) -> tuple[Execution, GraderRun]:
-    with job_folder(assignment) as (job, run), KernelSession(nb, job, run, settings, sandbox) as session:
-        observer("execute")
-        execution = run_notebook(session, nb, settings)
-        observer("grade")
-        bridge = Notebook(session, settings.call_timeout, settings.max_result_bytes,
-                          time.monotonic() + settings.grading_timeout)
-        graders = run_graders(assignment.graders, bridge, settings.seed, job, assignment.folder)
-    return execution, graders
+    """Execute the notebook, then let the graders question the live kernel.
+
+    The graders' pytest session starts at once in a thread (configuration, collection) while
+    the kernel boots and the notebook runs; its first question to the kernel waits until then.
+    """
+    with job_folder(assignment) as (job, run):
+        kernel = KernelDispatcher(job, settings.grading_timeout)
+        graders = _GraderThread(assignment, kernel, settings, job)
+        graders.start()
+        try:
+            with KernelSession(nb, job, run, settings, sandbox) as session:
+                observer("execute")
+                execution = run_notebook(session, nb, settings)
+                observer("grade")
+                kernel.serve(session, graders)
+        finally:
+            kernel.close()
+            graders.join()
+    if graders.error is not None:
+        raise graders.error
+    assert graders.result is not None
+    return execution, graders.result
 
 
 def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,

@@ -6,10 +6,14 @@ the submission errored; a grader run that could not start at all errors the subm
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mlgrade.assignments import Assignment
 from mlgrade.config import Settings
-from mlgrade.grading.runner import GraderRun
 from mlgrade.results import Execution, GradeResult, SubmissionStatus, TestStatus
+
+if TYPE_CHECKING:
+    from mlgrade.grading.runner import GraderRun
 
 
 def notices_for(execution: Execution) -> tuple[str, ...]:

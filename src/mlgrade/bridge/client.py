@@ -9,7 +9,6 @@ as plain data and is decoded strictly in this process. Failures that are the lea
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from nbformat.v4 import new_code_cell
 
 from mlgrade.bridge import harness
 from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_file, read_regular_file, strict_json
-from mlgrade.kernel import KernelSession
+from mlgrade.bridge.dispatch import KernelDispatcher
 
 _HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
 _INSTALL = (
@@ -84,29 +83,26 @@ def encode_arg(value: Any) -> dict[str, Any]:
 class Notebook:
     """The learner's executed notebook, as graders see it (the ``nb`` fixture)."""
 
-    def __init__(self, session: KernelSession, call_timeout: float, max_result_bytes: int,
-                 grading_deadline: float) -> None:
-        self._session = session
+    def __init__(self, kernel: KernelDispatcher, call_timeout: float, max_result_bytes: int) -> None:
+        self._kernel = kernel
         self.call_timeout = call_timeout
         self.max_result_bytes = max_result_bytes
-        self._deadline = grading_deadline
         self._installed = False
         self._calls = 0
 
     @property
     def job_dir(self) -> Path:
         """The kernel's working directory: graders may put input files here."""
-        return self._session.job_dir
+        return Path(str(self._kernel.job_dir))
 
     # -- plumbing --------------------------------------------------------------------------
     def _run(self, source: str, timeout: float, what: str) -> list[Any]:
-        left = self._deadline - time.monotonic()
+        left = self._kernel.remaining()
         if left <= 0:
             raise LearnerFailure(f"grading ran out of time before checking {what}.")
         cell = new_code_cell(source)
         self._calls += 1
-        outcome = self._session.run(cell, -1, min(timeout, left), store_history=False,
-                                    output_cap=self.max_result_bytes)
+        outcome = self._kernel.run(cell, min(timeout, left), self.max_result_bytes)
         if outcome.status == "timeout":
             raise LearnerFailure(f"{what} took longer than {min(timeout, left):.0f} s and was stopped "
                                  "(an infinite loop, or much slower code than needed?).")

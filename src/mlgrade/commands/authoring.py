@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,7 +18,9 @@ from mlgrade.cli import _root, app, err, handles_errors
 from mlgrade.config import resolve_settings
 from mlgrade.errors import ExitCode, UsageError
 from mlgrade.results import GradeResult
-from mlgrade.validate import ValidationReport
+
+if TYPE_CHECKING:  # the checks import pytest and the bridge: only when validating
+    from mlgrade.validate import ValidationReport
 
 
 def _print_report(report: ValidationReport) -> None:

@@ -72,7 +72,9 @@ def run_graders(graders: Path, notebook: Notebook | None, seed: int, job_dir: Pa
     plugin = MlgradePlugin(notebook=notebook, run_seed=seed, run_job_dir=job_dir,
                            run_assignment_dir=assignment_dir)
     sink = io.StringIO()
-    with _isolated_pytest(graders), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+    # stdout may carry a machine format: keep pytest off it. stderr is left alone because this
+    # runs in a thread beside the CLI's progress display, which writes there.
+    with _isolated_pytest(graders), contextlib.redirect_stdout(sink):
         code = pytest.main(grader_args(graders), plugins=[plugin])
     if plugin.interrupted:
         raise KeyboardInterrupt  # Ctrl-C during grading: pytest swallowed it, pass it on
