@@ -18,6 +18,7 @@ class Format(StrEnum):
     CONSOLE = "console"  # rich table for people, on stderr
     JSON = "json"  # the stable documented schema (docs/result-schema.json)
     MARKDOWN = "markdown"  # GitHub-flavoured Markdown (job summaries, issues, gradebooks)
+    HTML = "html"  # a self-contained, escaped HTML page (open it in a browser)
     JUNIT = "junit"  # JUnit XML for CI test-report tools (GitHub, GitLab, Jenkins)
     GRADESCOPE = "gradescope"  # Gradescope autograder results.json
     PRAIRIELEARN = "prairielearn"  # PrairieLearn external-grader results.json
@@ -35,6 +36,7 @@ def renderer(fmt: Format) -> Callable[[GradeResult], str]:
         classroom,
         console,
         gradescope,
+        html,
         json_format,
         junit,
         markdown,
@@ -45,6 +47,7 @@ def renderer(fmt: Format) -> Callable[[GradeResult], str]:
         Format.CONSOLE: console.render_text,
         Format.JSON: json_format.render,
         Format.MARKDOWN: markdown.render,
+        Format.HTML: html.render,
         Format.JUNIT: junit.render,
         Format.GRADESCOPE: gradescope.render,
         Format.PRAIRIELEARN: prairielearn.render,
