@@ -24,6 +24,12 @@ class Unsupported(TypeError):
     """A value that has no plain-data encoding."""
 
 
+def _name(cls: Any) -> str:
+    """``module.QualName`` of a class, also for odd ones (``type()``-made, no ``__module__``)."""
+    module = getattr(cls, "__module__", None) or "?"
+    return f"{module}.{getattr(cls, '__qualname__', getattr(cls, '__name__', '?'))}"
+
+
 def _npy_b64(array: Any) -> str:
     import numpy as np
 
@@ -101,7 +107,7 @@ def encode(value: Any, depth: int = 0, budget: list[int] | None = None) -> dict[
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(value, torch.Tensor):
         return {"t": "tensor", "npy": _npy_b64(value.detach().cpu().numpy())}
-    raise Unsupported(f"a value of type {type(value).__module__}.{type(value).__qualname__}")
+    raise Unsupported(f"a value of type {_name(type(value))}")
 
 
 # ---------------------------------------------------------------- kernel side only below
@@ -181,8 +187,8 @@ def _resolve(target: dict[str, Any]) -> Any:
 def _describe(obj: Any) -> dict[str, Any]:
     cls = type(obj)
     info: dict[str, Any] = {
-        "type": f"{cls.__module__}.{cls.__qualname__}",
-        "mro": [f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__],
+        "type": _name(cls),
+        "mro": [_name(c) for c in cls.__mro__],
         "callable": callable(obj),
     }
     for attr in ("shape", "dtype", "ndim"):
@@ -203,7 +209,7 @@ def _describe(obj: Any) -> dict[str, Any]:
         pass
     steps = getattr(obj, "steps", None)
     if isinstance(steps, list):
-        info["steps"] = [[str(n), f"{type(s).__module__}.{type(s).__qualname__}"] for n, s in steps]
+        info["steps"] = [[str(n), _name(type(s))] for n, s in steps]
     if hasattr(obj, "get_params") and callable(obj.get_params):
         try:
             params = obj.get_params(deep=False)
@@ -212,7 +218,7 @@ def _describe(obj: Any) -> dict[str, Any]:
                 if v is None or isinstance(v, (bool, int, float, str)):
                     plain[str(k)] = v
                 else:
-                    plain[str(k)] = f"<{type(v).__module__}.{type(v).__qualname__}>"
+                    plain[str(k)] = f"<{_name(type(v))}>"
             info["params"] = plain
         except Exception:
             pass
@@ -260,9 +266,9 @@ def request(payload: str) -> None:
         if op == "get":
             value = obj
         elif op == "call":
-            args = [decode(a) for a in req.get("args", [])]
-            kwargs = {k: decode(v) for k, v in req.get("kwargs", {}).items()}
-            try:
+            try:  # arguments may be Exprs or kept objects that run learner code too
+                args = [decode(a) for a in req.get("args", [])]
+                kwargs = {k: decode(v) for k, v in req.get("kwargs", {}).items()}
                 value = obj(*args, **kwargs)
             except Exception as exc:
                 _publish({"status": "raised", "ename": type(exc).__name__, "evalue": str(exc)[:500]})
@@ -271,8 +277,8 @@ def request(payload: str) -> None:
             import numpy as np
 
             scope: dict[str, Any] = {"np": np, "ns": _user_ns(), "__builtins__": __builtins__}
-            scope.update({k: decode(v) for k, v in req.get("inputs", {}).items()})
             try:
+                scope.update({k: decode(v) for k, v in req.get("inputs", {}).items()})
                 code = req["code"]
                 try:
                     value = eval(compile(code, "<mlgrade-grader>", "eval"), scope)
@@ -284,11 +290,13 @@ def request(payload: str) -> None:
                 return
         else:
             raise ValueError(f"unknown op {op!r}")
+        if req.get("discard"):  # e.g. fit(), which returns the estimator itself
+            _publish({"status": "ok", "value": encode(None)})
+            return
         if req.get("keep"):
             ref = f"r{len(_refs) + 1}"
             _refs[ref] = value
-            cls = type(value)
-            _publish({"status": "ok", "value": {"t": "ref", "id": ref, "type": f"{cls.__module__}.{cls.__qualname__}"}})
+            _publish({"status": "ok", "value": {"t": "ref", "id": ref, "type": _name(type(value))}})
             return
         try:
             doc = encode(value)

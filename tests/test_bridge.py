@@ -1,0 +1,86 @@
+"""The `nb` bridge against a real kernel: calls, kept objects, Exprs, odd classes."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import notebook_from_cells
+
+pytestmark = pytest.mark.kernel
+
+NOTEBOOK = notebook_from_cells(
+    "import numpy as np\n"
+    "from sklearn.linear_model import LogisticRegression\n"
+    "def make():\n"
+    "    return LogisticRegression()\n"
+    "def identity(x):\n"
+    "    return x\n"
+    "def broken():\n"
+    "    raise NotImplementedError\n"
+    "Odd = eval(\"type('Odd', (), {})\", {'__builtins__': __builtins__})  # no __module__\n"
+    "def odd():\n"
+    "    return Odd()\n"
+    "values = {'a': np.arange(3), 'b': [1.5, None]}",
+)
+
+GRADERS = '''
+import numpy as np
+from mlgrade.grading import Expr, LearnerFailure, expect, points
+
+@points(1)
+def test_fit_discard_then_predict(nb, rng):
+    """fit is called for its effect, predict brings plain data back"""
+    model = nb.call("make", keep=True)
+    X = rng.normal(size=(40, 2)); y = (X[:, 0] > 0).astype(int)
+    expect(nb.call(model.attr("fit"), X, y, discard=True) is None, "discard returns None")
+    pred = nb.call(model.attr("predict"), X)
+    expect(isinstance(pred, np.ndarray) and pred.shape == (40,), "predictions are an array")
+    expect(nb.describe(model)["type"].endswith("LogisticRegression"), "describe names the type")
+
+@points(1)
+def test_expr_argument_that_raises_is_the_learners_failure(nb):
+    """an Expr that runs learner code reports what that code raised"""
+    try:
+        nb.call("identity", Expr("ns['broken']()"))
+    except LearnerFailure as exc:
+        expect("not implemented yet" in str(exc), f"unexpected message: {exc}")
+        return
+    expect(False, "no failure")
+
+@points(1)
+def test_odd_classes_can_be_kept_and_described(nb):
+    """a type()-made class without __module__ can still be kept and described"""
+    ref = nb.call("odd", keep=True)
+    expect(ref.type.endswith("Odd"), f"type {ref.type}")
+    expect(nb.describe(ref)["type"].endswith("Odd"), "describe works")
+
+@points(1)
+def test_nested_values_come_back_as_plain_data(nb):
+    """dicts of arrays and lists decode to grader-built values"""
+    got = nb.get("values")
+    expect(set(got) == {"a", "b"} and got["b"] == [1.5, None], "plain containers")
+    expect(np.array_equal(got["a"], np.arange(3)), "array inside a dict")
+    expect(nb.has("values") and not nb.has("nothing_here"), "has()")
+'''
+
+
+def test_bridge_features(tmp_path: Path) -> None:
+    import nbformat
+
+    from mlgrade.assignments import load_assignment
+    from mlgrade.config import resolve_settings
+    from mlgrade.pipeline import check_notebook
+
+    folder = tmp_path / "bridge"
+    (folder / "graders").mkdir(parents=True)
+    (folder / "assignment.toml").write_text('title = "bridge"\n', encoding="utf-8")
+    (folder / "graders" / "test_bridge_graders.py").write_text(textwrap.dedent(GRADERS),
+                                                              encoding="utf-8")
+    nbformat.write(NOTEBOOK, folder / "bridge.ipynb")
+    result = check_notebook(folder / "bridge.ipynb", load_assignment(folder),
+                            resolve_settings({}, None, {})).result
+    assert [(t.id, t.status, t.feedback) for t in result.tests if t.status != "passed"] == []
+    assert result.score == 4
