@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import notebook_from_cells
 
 pytestmark = pytest.mark.kernel

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from tests.conftest import FIXTURE_NOTEBOOKS, REPO, SOLUTIONS
 from typer.testing import CliRunner
 
 from mlgrade.cli import app
-from tests.conftest import FIXTURE_NOTEBOOKS, REPO, SOLUTIONS
 
 runner = CliRunner()
 SCHEMA = json.loads((REPO / "docs" / "result-schema.json").read_text())
@@ -87,7 +87,6 @@ def _memorised_bayes_notebook(seed: int) -> object:
     import hashlib
 
     import numpy as np
-
     from tests.conftest import notebook_from_cells
 
     digest = hashlib.sha256(b"test_bayes_posterior").digest()

@@ -6,7 +6,6 @@ import resource
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import FIXTURE_NOTEBOOKS, SOLUTIONS, failed_tests
 
 pytestmark = pytest.mark.kernel

@@ -104,7 +104,10 @@ def run_notebook(session: KernelSession, nb: NotebookNode, settings: Settings) -
             session.restart()
             for done in completed:  # replay quietly on a copy: keep the recorded outputs
                 left = deadline - time.perf_counter()
-                if left <= 0 or session.run(copy.deepcopy(done), -1, min(settings.cell_timeout, left)).status in ("timeout", "dead"):
+                if left <= 0:
+                    break
+                replay = session.run(copy.deepcopy(done), -1, min(settings.cell_timeout, left))
+                if replay.status in ("timeout", "dead"):
                     break
     return Execution(
         cells_total=len(cells),

@@ -42,7 +42,7 @@ def _payload_size(msg: dict[str, Any]) -> int:
     return size
 
 
-class CappedClient(NotebookClient):  # type: ignore[misc]
+class CappedClient(NotebookClient):
     """An nbclient that keeps at most ``cell_cap`` bytes per cell and ``total_cap`` overall."""
 
     def configure_caps(self, cell_cap: int, total_cap: int) -> None:
@@ -71,7 +71,7 @@ class CappedClient(NotebookClient):  # type: ignore[misc]
         self._used[cell_index] = used + size
         if cell_index >= 0:
             self._total += size
-        return super().output(outs, msg, display_id, cell_index)  # type: ignore[no-any-return]
+        return super().output(outs, msg, display_id, cell_index)
 
 
 @dataclass
@@ -130,7 +130,8 @@ class KernelSession:
         )
         client.configure_caps(self.settings.max_cell_output, self.settings.max_total_output)
         stack = contextlib.ExitStack()
-        self._log = stack.enter_context(open(self.run_dir / f"kernel-{self.starts}.log", "wb"))
+        # the kernel's own stdout/stderr: kept out of ours, closed with the session
+        self._log = stack.enter_context(open(self.run_dir / f"kernel-{self.starts}.log", "wb"))  # noqa: SIM115
         self.starts += 1
         try:
             stack.enter_context(client.setup_kernel(
@@ -212,8 +213,8 @@ class KernelSession:
         if client is None or client.km is None:
             return False
         try:
-            return bool(client.km.provisioner is not None and client.km.provisioner.process
-                        and client.km.provisioner.process.poll() is None)
+            process = getattr(client.km.provisioner, "process", None)  # LocalProvisioner's Popen
+            return bool(process is not None and process.poll() is None)
         except Exception:
             return False
 

@@ -10,6 +10,7 @@ The ``encode`` function is also used by the grader process to send arguments.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import sys
@@ -74,7 +75,7 @@ def encode(value: Any, depth: int = 0, budget: list[int] | None = None) -> dict[
     if isinstance(value, (bytes, bytearray)):
         return {"t": "bytes", "b64": base64.b64encode(bytes(value)).decode("ascii")}
     if type(value) in (list, tuple, set, frozenset):
-        tag = {list: "list", tuple: "tuple", set: "set", frozenset: "set"}[type(value)]
+        tag = {"list": "list", "tuple": "tuple", "set": "set", "frozenset": "set"}[type(value).__name__]
         items = sorted(value, key=repr) if tag == "set" else value
         return {"t": tag, "items": [encode(v, depth + 1, budget) for v in items]}
     if type(value) is dict:
@@ -117,7 +118,7 @@ _refs: dict[str, Any] = {}
 
 def _user_ns() -> dict[str, Any]:
     ip = sys.modules["IPython"].get_ipython()
-    return ip.user_ns  # type: ignore[no-any-return]
+    return ip.user_ns
 
 
 def decode(doc: Any) -> Any:
@@ -197,16 +198,12 @@ def _describe(obj: Any) -> dict[str, Any]:
         except Exception:
             continue
         if attr == "shape":
-            try:
+            with contextlib.suppress(Exception):
                 info["shape"] = [int(s) for s in value]
-            except Exception:
-                pass
         else:
             info[attr] = str(value)
-    try:
+    with contextlib.suppress(Exception):
         info["len"] = len(obj)
-    except Exception:
-        pass
     steps = getattr(obj, "steps", None)
     if isinstance(steps, list):
         info["steps"] = [[str(n), _name(type(s))] for n, s in steps]
@@ -252,7 +249,7 @@ def request(payload: str) -> None:
             _publish({"status": "ok", "value": encode(result)})
             return
         try:
-            obj = _resolve(req["target"]) if "target" in req else None
+            obj: Any = _resolve(req["target"]) if "target" in req else None
         except (NameError, AttributeError, KeyError) as exc:
             _publish({"status": "missing", "name": req["target"].get("path", ""), "detail": str(exc)})
             return

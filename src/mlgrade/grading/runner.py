@@ -84,7 +84,7 @@ def run_graders(graders: Path, notebook: Notebook | None, seed: int, job_dir: Pa
     elif code == pytest.ExitCode.NO_TESTS_COLLECTED or not plugin.results:
         error = f"no grader tests found in {graders}"
     elif code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
-        error = f"the grader run stopped ({code.name}): {sink.getvalue().strip()[-300:]}"
+        error = f"the grader run stopped ({pytest.ExitCode(code).name}): {sink.getvalue().strip()[-300:]}"
     return GraderRun(tuple(plugin.results), error,
                      tuple(plugin.grader_errors) + tuple(plugin.collection_errors))
 
