@@ -28,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals could leak hidden tests or solutions
     add_completion=False,
+    rich_markup_mode=None,  # help texts are plain: "[default: ...]" and "mlgrade[cluster]" stay as written
 )
 err = Console(stderr=True, highlight=False)
 
