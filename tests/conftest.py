@@ -64,5 +64,28 @@ def grade(tmp_path: Path) -> Callable[..., GradeResult]:
     return run
 
 
+def validated_runs(name: str) -> tuple[GradeResult, GradeResult, GradeResult]:
+    """Run `mlgrade validate`'s checks on an assignment (solution twice, then the starter),
+    assert that every check passed, and return the three results for further assertions."""
+    import dataclasses
+
+    from mlgrade.validate import validate_assignment
+
+    # reference solutions are not installed with the package: use the checkout's
+    a = dataclasses.replace(assignment(name), solution=SOLUTIONS / f"{name}.ipynb")
+    settings = resolve_settings({}, a.limits)
+    results: list[GradeResult] = []
+
+    def grade(path: Path) -> GradeResult:
+        result = check_notebook(path, a, settings).result
+        results.append(result)
+        return result
+
+    report = validate_assignment(a, settings, grade)
+    assert [(c.name, c.detail) for c in report.failed] == []
+    solution_run, again, starter = results
+    return solution_run, again, starter
+
+
 def failed_tests(result: GradeResult) -> set[str]:
     return {t.id for t in result.tests if t.status != "passed"}

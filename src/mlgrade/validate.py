@@ -212,7 +212,8 @@ def validate_assignment(assignment: Assignment, settings: Settings, grade: Grade
     if assignment.solution is None:
         checks.append(Check("solution earns full marks", False,
                             f"no reference solution: add {assignment.folder / 'solution.ipynb'} "
-                            "(or solutions/<name>.ipynb next to the assignments folder)."))
+                            "(or solutions/<name>.ipynb next to the assignments folder), or pass "
+                            "--solution PATH."))
     else:
         observer("solution")
         first = grade(assignment.solution)

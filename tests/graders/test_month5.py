@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from tests.conftest import assignment, failed_tests, notebook_from_cells, solution
-
-from mlgrade.config import resolve_settings
-from mlgrade.pipeline import check_notebook
-from mlgrade.validate import validate_assignment
+from tests.conftest import failed_tests, notebook_from_cells, solution, validated_runs
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]  # each grades a notebook: 5-35 s
 
@@ -281,18 +277,7 @@ def test_correct_alternative_earns_full_marks(grade):
 
 def test_reference_full_marks_twice_and_starter_zero():
     """Through `mlgrade validate`'s checks: full marks, deterministic, starter zero."""
-    a = assignment("month5")
-    settings = resolve_settings({}, a.limits)
-    results = []
-
-    def grade(path):
-        result = check_notebook(path, a, settings).result
-        results.append(result)
-        return result
-
-    report = validate_assignment(a, settings, grade)
-    assert [(c.name, c.detail) for c in report.failed] == []
-    solution_run, again, starter = results
+    solution_run, again, starter = validated_runs("month5")
     assert solution_run.score == again.score == TOTAL and starter.score == 0
     assert [t.earned for t in solution_run.tests] == [t.earned for t in again.tests]
     assert {t.id for t in starter.tests} == ALL_TESTS

@@ -6,6 +6,7 @@ live in :mod:`mlgrade.validate`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -61,6 +62,10 @@ def validate(
         help="Grade the solution twice and compare scores per test.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
     = False,
+    solution: Annotated[Path | None, typer.Option(
+        "--solution", help="The reference solution to use (reference solutions are not "
+        "installed with mlgrade: from a source checkout, solutions/NAME.ipynb).",
+        show_default=False)] = None,
 ) -> None:
     """Check an assignment before handing it out: the solution earns full marks, the starter
     earns zero, grading is deterministic, points add up per question, every test has a title
@@ -78,6 +83,10 @@ def validate(
         a = load_assignment(path.resolve())
     else:
         a = get_assignment(_root(), str(assignment))
+    if solution is not None:
+        if not solution.is_file():
+            raise UsageError(f"--solution: {solution} is not a file; pass the reference notebook.")
+        a = dataclasses.replace(a, solution=solution.resolve())
     settings = resolve_settings({"seed": seed}, a.limits)
 
     def grade(notebook: Path) -> GradeResult:
