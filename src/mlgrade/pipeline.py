@@ -153,7 +153,8 @@ def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,
     observer("score")
     result = score(
         assignment=assignment, notebook=str(path), settings=settings, execution=execution,
-        graders=graders, duration_s=time.perf_counter() - start, isolation=sandbox.tier,
+        graders=graders, duration_s=time.perf_counter() - start,
+        isolation=getattr(sandbox, "isolation", sandbox.tier),
         mlgrade_version=__version__,
     )
     if sandbox.tier == "none":

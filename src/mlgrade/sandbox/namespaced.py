@@ -179,5 +179,5 @@ class NamespacedSandbox(ProcessSandbox):
                               "--unset", "JPY_PARENT_PID", "--sigint", "dfl")
         argv = (launcher_argv("--sigint", "ign") + self.bwrap_args(job_dir, conn)
                 + inner + ipykernel_argv())
-        return KernelLaunch(argv=argv, env=env, transport="ipc", conn_dir=conn,
+        return KernelLaunch(argv=self._contain(argv, settings), env=env, transport="ipc", conn_dir=conn,
                             canary=self.canary())

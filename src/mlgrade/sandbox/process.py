@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mlgrade import launch as _launch_module
 from mlgrade.config import Settings
+from mlgrade.errors import SandboxUnavailableError
 from mlgrade.sandbox import (
     FILE_SIZE_MB,
     PROCESSES,
@@ -21,6 +22,7 @@ from mlgrade.sandbox import (
     limit_options,
 )
 from mlgrade.sandbox.canary import Canary
+from mlgrade.sandbox.cgroup import CgroupJob, CgroupPlan, cgroup_plan
 from mlgrade.sandbox.slots import (
     SlotLease,
     kill_until_gone,
@@ -72,16 +74,26 @@ class ProcessSandbox:
     tier = "process"
 
     def __init__(self, slot: int = 0, *, file_size_mb: int = FILE_SIZE_MB,
-                 processes: int = PROCESSES) -> None:
+                 processes: int = PROCESSES, cgroup: bool = True) -> None:
         self.slot = slot
         self.file_size_mb = file_size_mb
         self.processes = processes
+        found = cgroup_plan() if cgroup and sys.platform.startswith("linux") else None
+        # the cgroup layer (memory and pids limits, cgroup.kill teardown) when writable here
+        self.cgroup: CgroupPlan | None = found if isinstance(found, CgroupPlan) else None
+        self._cgroup_job: CgroupJob | None = None
+        self.oom_kills = 0  # kernels (or their children) the cgroup's OOM killer stopped
         self._lease = SlotLease(slot) if self._switches_uid() else None
         self._token: str | None = None
         self._protected: list[str] = []
 
     def _switches_uid(self) -> bool:
         return can_switch_uid()
+
+    @property
+    def isolation(self) -> str:
+        """What is stamped into results: the tier, plus ``+cgroup`` when that layer is on."""
+        return f"{self.tier}+cgroup" if self.cgroup is not None else self.tier
 
     @property
     def uid(self) -> int | None:
@@ -122,6 +134,25 @@ class ProcessSandbox:
                 options = ["--nproc", str(current + 4 * self.processes)]
         return env, options, conn
 
+    def _contain(self, argv: list[str], settings: Settings) -> list[str]:
+        """``argv`` started inside fresh cgroups (when the layer is on): the joiner runs
+        first, so the kernel, and bubblewrap before it, never runs outside the limits."""
+        if self.cgroup is None:
+            return argv
+        if self._cgroup_job is not None:  # a kernel whose start failed before any reap
+            self._cgroup_job.destroy()
+            self._cgroup_job = None
+        job = CgroupJob(self.cgroup, self.slot)
+        try:
+            job.create(memory_mb=settings.memory_mb or None, pids_max=self.processes)
+        except OSError as exc:
+            raise SandboxUnavailableError(
+                f"could not create the kernel's cgroup {job.name} ({exc}); nothing was graded. "
+                "Fix the machine's cgroups or turn the layer off with MLGRADE_CGROUP=0."
+            ) from exc
+        self._cgroup_job = job
+        return job.join_argv() + argv
+
     def canary(self) -> Canary:
         promises = {"no_tokens"} | ({"not_root"} if self._lease is not None else set())
         return Canary(frozenset(promises))
@@ -130,11 +161,16 @@ class ProcessSandbox:
         env, options, conn = self._prepare(job_dir)
         limits = limit_options(settings, self.file_size_mb)
         argv = launcher_argv(*limits, *options, "--sigint", "dfl") + ipykernel_argv()
-        return KernelLaunch(argv=argv, env=env, conn_dir=conn, canary=self.canary())
+        return KernelLaunch(argv=self._contain(argv, settings), env=env, conn_dir=conn, canary=self.canary())
 
     # -- after each kernel -----------------------------------------------------------------
     def reap(self) -> None:
         """Kill anything of this submission still running; quarantine if it will not die."""
+        job = self._cgroup_job
+        if job is not None:  # everything the kernel started, then the groups themselves
+            self.oom_kills += job.memory_events().get("oom_kill", 0)
+            job.destroy()
+            self._cgroup_job = None
         uid = self.uid
         if uid is not None:
             kill_until_gone(lambda: pids_of_uid(uid), f"sandbox uid {uid} (slot {self.slot})")
@@ -144,6 +180,8 @@ class ProcessSandbox:
 
     def release(self) -> None:
         """End of a submission: give the slot's uid back."""
+        if self._cgroup_job is not None:
+            self.reap()
         if self._lease is not None:
             self._lease.release()
 
