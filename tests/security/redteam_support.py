@@ -124,6 +124,10 @@ def assert_nothing_survived(graded: Graded, marker: str, sentinels: list[Path]) 
     if sandbox._lease is not None:
         assert pids_of_uid(sandbox._lease.uid) == []
     assert pids_with_token(sandbox._token) == []
+    if sandbox.cgroup is not None:  # the kernel's cgroups were emptied and removed
+        assert sandbox._cgroup_job is None
+        assert not [h.own for h in sandbox.cgroup.hierarchies()
+                    if any(p.name.startswith(f"mlgrade-{os.getpid()}-") for p in h.own.iterdir())]
     assert processes_with_marker(marker) == []
     for sentinel in sentinels:
         assert not sentinel.exists(), f"{sentinel} was written from inside the sandbox"

@@ -308,7 +308,7 @@ def test_hostile_notebook(case: Case, tier: str, tmp_path: Path, listener: int,
         for path in planted:  # never leave a planted file in the shared environment
             path.unlink()
     assert not planted, f"planted in the Python environment: {planted}"
-    assert graded.result.isolation == tier
+    assert graded.sandbox.tier == tier and graded.result.isolation == graded.sandbox.isolation
     assert graded.result.status == "graded", graded.result.reason
     assert graded.passed == set(case.expected(tier)), [
         (t.id, t.feedback) for t in graded.result.tests]
@@ -342,5 +342,5 @@ def test_learner_output_never_reaches_mlgrade_stdout(tier: str, tmp_path: Path) 
         capture_output=True, timeout=120, env=env, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr.decode()[-500:]
     doc = json.loads(done.stdout.decode())  # the whole of stdout is one JSON document
-    assert doc["score"] == 4 and doc["isolation"] == tier
+    assert doc["score"] == 4 and doc["isolation"] in (tier, f"{tier}+cgroup")
     assert b"::" not in done.stdout and b"::" not in done.stderr
