@@ -5,7 +5,9 @@
 Grades the same notebook N times in each tier, interleaved (so machine load hits both
 alike), and prints the median and mean wall time per submission, the namespaced tier's
 overhead in seconds and as a ratio (issue 6 target: namespaced <= process + 0.3 s), and the
-cost of a bare kernel start in each tier. Nothing is mocked: real kernels, real bubblewrap.
+cost of a bare kernel start in each tier. Where the cgroup layer is available, each tier also
+runs with it (``process+cgroup``, ``namespaced+cgroup``, same run, interleaved) and its cost is
+printed. Nothing is mocked: real kernels, real bubblewrap, real cgroups.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from mlgrade.assignments import default_assignments_dir, get_assignment
@@ -21,11 +24,17 @@ from mlgrade.config import resolve_settings
 from mlgrade.kernel import KernelSession
 from mlgrade.notebook import read_notebook
 from mlgrade.pipeline import check_notebook, job_folder
-from mlgrade.sandbox import NamespacedSandbox, ProcessSandbox
+from mlgrade.sandbox import NamespacedSandbox, ProcessSandbox, Sandbox
+from mlgrade.sandbox.cgroup import cgroup_problem
 from mlgrade.sandbox.namespaced import namespaced_problem
 
 REPO = Path(__file__).resolve().parents[1]
-TIERS = {"process": ProcessSandbox, "namespaced": NamespacedSandbox}
+TIERS: dict[str, Callable[[], Sandbox]] = {
+    "process": lambda: ProcessSandbox(cgroup=False),
+    "namespaced": lambda: NamespacedSandbox(cgroup=False),
+}
+if cgroup_problem() is None:
+    TIERS.update({"process+cgroup": ProcessSandbox, "namespaced+cgroup": NamespacedSandbox})
 
 
 def _summary(times: list[float]) -> str:
@@ -63,11 +72,19 @@ def main() -> int:
                 start_only[tier].append(started)
     print(f"{args.notebook.name} ({args.assignment}), {args.runs} runs per tier, interleaved")
     for tier in TIERS:
-        print(f"  {tier:<10} grade: {_summary(grade[tier])}   kernel start+stop: "
+        print(f"  {tier:<17} grade: {_summary(grade[tier])}   kernel start+stop: "
               f"{_summary(start_only[tier])}")
     base, ns = statistics.median(grade["process"]), statistics.median(grade["namespaced"])
     print(f"namespaced - process per submission: {ns - base:+.3f} s (ratio {ns / base:.3f}); "
           f"target <= +0.300 s: {'met' if ns - base <= 0.3 else 'NOT met'}")
+    if "process+cgroup" not in TIERS:
+        print(f"cgroup layer unavailable here ({cgroup_problem()})")
+    for tier in ("process", "namespaced"):
+        if f"{tier}+cgroup" in TIERS:
+            with_cg = statistics.median(grade[f"{tier}+cgroup"])
+            bare = statistics.median(grade[tier])
+            print(f"cgroup layer on {tier}: {with_cg - bare:+.3f} s per submission "
+                  f"(ratio {with_cg / bare:.3f})")
     return 0
 
 

@@ -157,3 +157,24 @@ def test_sandbox_prefixes_the_joiner_and_reaps_the_groups(tmp_path: Path) -> Non
     assert all(f.is_dir() for f in made.folders)
     sandbox.release()  # no kernel ever started: the groups still go
     assert sandbox._cgroup_job is None and not any(f.exists() for f in made.folders)
+
+
+@needs_cgroups
+def test_empty_groups_of_a_dead_mlgrade_are_removed() -> None:
+    from mlgrade.sandbox.cgroup import remove_stale
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)
+    h = _plan().pids
+    stale, live = h.child(f"mlgrade-{dead_pid}-0-0"), h.child(f"mlgrade-{os.getpid()}-stale-0")
+    if Path(f"/proc/{dead_pid}").exists():
+        pytest.skip("the pid was reused already")
+    stale.mkdir()
+    live.mkdir()
+    try:
+        assert stale in remove_stale(h) and live.is_dir() and not stale.exists()
+    finally:
+        for folder in (stale, live):
+            if folder.exists():
+                folder.rmdir()

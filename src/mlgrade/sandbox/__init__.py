@@ -9,6 +9,10 @@ Tiers, weakest first; the one that ran is stamped into every result (``GradeResu
 - ``namespaced`` (Linux + bubblewrap): ``process`` plus network, pid, ipc, uts and mount
   namespaces, a read-only system, only the Python prefix, the job folder and the connection
   folder visible.
+- ``+cgroup`` (Linux, writable cgroups; :mod:`mlgrade.sandbox.cgroup`): a layer on either
+  tier, stamped e.g. ``namespaced+cgroup``: memory and pids limits for the kernel and all it
+  starts, ``cgroup.kill`` teardown verified empty. ``tier`` stays the base tier; results
+  carry the sandbox's ``isolation``.
 
 ``choose_sandbox`` applies the policy: ``check`` takes the best tier available; ``grade``
 requires ``namespaced`` on Linux unless ``--isolation none`` was asked for explicitly.
@@ -50,7 +54,8 @@ class KernelLaunch:
 class Sandbox(Protocol):
     """A way to launch the learner's kernel. ``tier`` is stamped into results.
 
-    Sandboxes may also offer ``protect(*paths)`` (paths the kernel must not see),
+    Sandboxes may also offer ``isolation`` (the stamp for results when it is more than
+    ``tier``, e.g. ``"process+cgroup"``), ``protect(*paths)`` (paths the kernel must not see),
     ``reap()`` (after a kernel stopped: kill leftovers, verify none remain, else raise
     ``SandboxUnavailableError``) and ``release()`` (end of a submission); callers use them
     when present.

@@ -170,6 +170,8 @@ def cgroup_plan() -> CgroupPlan | str:
         return found
     if os.environ.get("MLGRADE_CGROUP", "1") == "0":
         return "turned off (MLGRADE_CGROUP=0)"
+    for h in found.hierarchies():
+        remove_stale(h)
     probe = CgroupJob(found, "probe")
     try:
         probe.create(memory_mb=64, pids_max=8)
@@ -182,6 +184,28 @@ def cgroup_plan() -> CgroupPlan | str:
     except SandboxUnavailableError as exc:
         return str(exc)
     return found
+
+
+def remove_stale(h: Hierarchy) -> list[Path]:
+    """Remove empty ``mlgrade-<pid>-*`` groups whose mlgrade process is gone (a crashed or
+    SIGKILLed run). Groups that still hold processes are left alone (and named in logs by
+    their reaper, if any); so are those of a live mlgrade."""
+    removed: list[Path] = []
+    try:
+        entries = list(h.own.iterdir())
+    except OSError:
+        return removed
+    for folder in entries:
+        parts = folder.name.split("-")
+        if len(parts) < 3 or parts[0] != "mlgrade" or not parts[1].isdigit():
+            continue
+        if int(parts[1]) == os.getpid() or Path(f"/proc/{parts[1]}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            if not _procs(folder):
+                folder.rmdir()
+                removed.append(folder)
+    return removed
 
 
 def cgroup_problem() -> str | None:
