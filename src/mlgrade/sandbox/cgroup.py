@@ -320,7 +320,7 @@ class CgroupJob:
             for pid in left:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.01)
+            time.sleep(0.002)
         for folder in reversed(list(self.folders)):
             while True:
                 try:
@@ -335,7 +335,7 @@ class CgroupJob:
                             "quarantined and grading stopped. Remove it with rmdir once it is "
                             "empty, and run mlgrade again."
                         ) from exc
-                    time.sleep(0.01)
+                    time.sleep(0.002)
             self.folders.remove(folder)
         with _live_lock:
             _live.discard(self)
