@@ -253,11 +253,7 @@ class Gradebook:
                  "s.reason, s.problem, s.result_json FROM submissions s "
                  "JOIN learners l ON l.id = s.learner_id "
                  "JOIN assignments a ON a.id = s.assignment_id")
-        args: tuple[Any, ...] = ()
-        if assignment is not None:
-            query += " WHERE a.name = ?"
-            args = (assignment,)
-        rows = self.conn.execute(query + " ORDER BY a.name, l.name COLLATE NOCASE", args)
+        rows = self._for_assignment(query, assignment, "a.name, l.name COLLATE NOCASE")
         return [_recorded(row) for row in rows]
 
     def test_rows(self, assignment: str | None = None) -> list[TestRow]:
@@ -265,12 +261,16 @@ class Gradebook:
                  "FROM test_results t JOIN submissions s ON s.id = t.submission_id "
                  "JOIN learners l ON l.id = s.learner_id "
                  "JOIN assignments a ON a.id = s.assignment_id")
+        rows = self._for_assignment(query, assignment, "a.name, l.name COLLATE NOCASE, t.rowid")
+        return [TestRow(*row) for row in rows]
+
+    def _for_assignment(self, query: str, assignment: str | None, order: str) -> sqlite3.Cursor:
+        """Run ``query`` (which joins ``assignments a``), restricted to one assignment if given."""
         args: tuple[Any, ...] = ()
         if assignment is not None:
             query += " WHERE a.name = ?"
             args = (assignment,)
-        rows = self.conn.execute(query + " ORDER BY a.name, l.name COLLATE NOCASE, t.rowid", args)
-        return [TestRow(*row) for row in rows]
+        return self.conn.execute(f"{query} ORDER BY {order}", args)
 
 
 def _recorded(row: tuple[Any, ...]) -> Recorded:

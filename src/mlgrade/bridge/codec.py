@@ -114,22 +114,7 @@ def read_npy_file(path: Path, max_bytes: int, root: Path | None = None) -> np.nd
     """Read a ``.npy`` file the learner's code wrote, refusing links, FIFOs and devices.
 
     With ``root`` (the job folder) no component of ``path`` below it may be a link either."""
-    try:
-        fd = _open_no_links(path, root)
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise DecodeError(f"cannot open {path.name} ({reason})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise DecodeError(f"{path.name} is not a regular file")
-        if st.st_size > max_bytes:
-            raise DecodeError(f"{path.name} is over the {max_bytes}-byte cap")
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(max_bytes + 1)
-    finally:
-        os.close(fd)
-    return read_npy_bytes(data, max_bytes)
+    return read_npy_bytes(read_regular_file(path, max_bytes, root), max_bytes)
 
 
 def read_regular_file(path: Path, max_bytes: int, root: Path | None = None) -> bytes:
