@@ -36,7 +36,9 @@ SPREAD_BOMB = (
 @pytest.mark.parametrize("tier", TIERS)
 def test_memory_spread_over_processes_is_capped_by_the_cgroup(tier: str, tmp_path: Path) -> None:
     nb = new_notebook(cells=[new_code_cell(c) for c in (IMPORTS, SPREAD_BOMB, *HONEST.values())])
-    graded = grade_hostile(nb, tier, tmp_path, memory_mb=MEMORY_MB)
+    # the children hold their memory for 3 s: give the cell room beyond the red-team assignment's
+    # 4 s cell limit, so a loaded machine shows the OOM killer's verdict, not a timeout
+    graded = grade_hostile(nb, tier, tmp_path, memory_mb=MEMORY_MB, cell_timeout=30)
     assert graded.result.isolation == f"{tier}+cgroup"
     assert graded.result.status == "graded", graded.result.reason
     assert graded.passed == ALL_TESTS
