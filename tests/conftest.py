@@ -47,6 +47,19 @@ def solution(name: str) -> NotebookNode:
     return nbformat.read(SOLUTIONS / f"{name}.ipynb", as_version=4)
 
 
+def mutant(name: str, replacements: dict[str, str]) -> NotebookNode:
+    """The reference solution of ``name`` with each code cell containing a marker (a key)
+    replaced by its known-wrong source (the value)."""
+    nb = solution(name)
+    for marker, source in replacements.items():
+        nb = replace_cell(nb, marker, source)
+    return nb
+
+
+def feedback_by_test(result: GradeResult) -> dict[str, str]:
+    return {t.id: t.feedback for t in result.tests}
+
+
 @pytest.fixture
 def grade(tmp_path: Path) -> Callable[..., GradeResult]:
     """``grade("month2", nb_or_path, seed=..., **settings)`` -> GradeResult (real kernel)."""

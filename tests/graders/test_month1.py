@@ -6,7 +6,13 @@ with the same scores and the starter earns zero (through `mlgrade validate`'s ch
 from __future__ import annotations
 
 import pytest
-from tests.conftest import failed_tests, notebook_from_cells, replace_cell, solution, validated_runs
+from tests.conftest import (
+    failed_tests,
+    feedback_by_test,
+    mutant,
+    notebook_from_cells,
+    validated_runs,
+)
 
 pytestmark = [pytest.mark.kernel]
 
@@ -218,19 +224,10 @@ def top_words(text, k):
 '''
 
 
-def _mutant(**cells: str):
-    nb = solution("month1")
-    for marker, source in cells.items():
-        nb = replace_cell(nb, marker, source)
-    return nb
-
-
-def _feedback(result) -> dict[str, str]:
-    return {t.id: t.feedback for t in result.tests}
 
 
 def test_numpy_defaults_in_place_cleaning_mean_income_percent_rates_and_most_common(grade):
-    nb = _mutant(**{"def column_stats": STATS_NUMPY_DEFAULTS,
+    nb = mutant("month1", {"def column_stats": STATS_NUMPY_DEFAULTS,
                     "def clean_customers": CLEAN_IN_PLACE_WITH_MEAN,
                     "def top_words": TOP_WORDS_MOST_COMMON})
     result = grade("month1", nb)
@@ -239,7 +236,7 @@ def test_numpy_defaults_in_place_cleaning_mean_income_percent_rates_and_most_com
         "test_column_stats_mean_std", "test_column_stats_null_pct",
         "test_clean_imputes_median", "test_clean_does_not_modify_input",
         "test_purchase_rate_by_group", "test_top_words_ties_and_short_texts"}
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "population std" in feedback["test_column_stats_mean_std"]
     assert "fraction" in feedback["test_column_stats_null_pct"]
     assert "filled with the mean" in feedback["test_clean_imputes_median"]
@@ -250,12 +247,12 @@ def test_numpy_defaults_in_place_cleaning_mean_income_percent_rates_and_most_com
 
 
 def test_sql_formatted_values_left_join_and_swapped_jpeg_plot(grade):
-    nb = _mutant(**{"def _query": SQL_FORMATTED, "def scatter_plot": PLOT_SWAPPED_JPEG})
+    nb = mutant("month1", {"def _query": SQL_FORMATTED, "def scatter_plot": PLOT_SWAPPED_JPEG})
     result = grade("month1", nb)
     assert failed_tests(result) == {"test_revenue_by_city",
                                     "test_customer_orders_names_with_quotes",
                                     "test_plot_saved_as_png", "test_plot_points"}
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "LEFT JOIN" in feedback["test_revenue_by_city"]
     assert "? placeholder" in feedback["test_customer_orders_names_with_quotes"]
     assert "not a PNG" in feedback["test_plot_saved_as_png"]
@@ -265,7 +262,7 @@ def test_sql_formatted_values_left_join_and_swapped_jpeg_plot(grade):
 
 
 def test_numbers_copied_from_a_run(grade):
-    nb = _mutant(**{"def column_stats": HARD_CODED, "def clean_customers": HARD_CODED_RATES})
+    nb = mutant("month1", {"def column_stats": HARD_CODED, "def clean_customers": HARD_CODED_RATES})
     result = grade("month1", nb)
     assert failed_tests(result) == {"test_column_stats_mean_std", "test_column_stats_null_pct",
                                     "test_column_stats_columns", "test_purchase_rate_by_group"}

@@ -8,7 +8,14 @@ marks twice with the same scores and the starter earns zero."""
 from __future__ import annotations
 
 import pytest
-from tests.conftest import failed_tests, notebook_from_cells, replace_cell, solution, validated_runs
+from tests.conftest import (
+    failed_tests,
+    feedback_by_test,
+    mutant,
+    notebook_from_cells,
+    solution,
+    validated_runs,
+)
 
 pytestmark = [pytest.mark.kernel]
 
@@ -219,26 +226,17 @@ def _short(*extra: str):
                                        "def build_pipeline"), *extra)
 
 
-def _mutant(**cells: str):
-    nb = solution("month3")
-    for marker, source in cells.items():
-        nb = replace_cell(nb, marker, source)
-    return nb
-
-
-def _feedback(result) -> dict[str, str]:
-    return {t.id: t.feedback for t in result.tests}
 
 
 @pytest.mark.slow  # the whole reference notebook runs: about 10 s on a busy machine
 def test_leakage_scaler_fitted_on_all_rows(grade):
-    nb = _mutant(**{"load_breast_cancer(return": SCALE_BEFORE_SPLIT,
+    nb = mutant("month3", {"load_breast_cancer(return": SCALE_BEFORE_SPLIT,
                     "def cross_validated_f1": LEAKY_CV})
     result = grade("month3", nb)
     assert result.status == "graded"
     assert failed_tests(result) == {"test_cross_validated_f1_matches_leak_free_cv",
                                     "test_reported_cv_f1", "test_model_fitted_on_training_split"}
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "data leakage" in feedback["test_cross_validated_f1_matches_leak_free_cv"]
     assert "data leakage" in feedback["test_reported_cv_f1"]
     assert "before splitting" in feedback["test_model_fitted_on_training_split"]
@@ -247,7 +245,7 @@ def test_leakage_scaler_fitted_on_all_rows(grade):
 def test_plain_kfold(grade):
     result = grade("month3", _short(KFOLD_CV))
     assert failed_tests(result) == ALL_TESTS - PIPELINE_TESTS
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "plain KFold" in feedback["test_cross_validated_f1_matches_leak_free_cv"]
     assert "plain KFold" in feedback["test_reported_cv_f1"]
 
@@ -255,25 +253,25 @@ def test_plain_kfold(grade):
 def test_accuracy_instead_of_f1(grade):
     result = grade("month3", _short(ACCURACY_CV))
     assert failed_tests(result) == ALL_TESTS - PIPELINE_TESTS
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "accuracy" in feedback["test_cross_validated_f1_matches_leak_free_cv"]
     assert "accuracy" in feedback["test_reported_cv_f1"]
 
 
 @pytest.mark.slow  # the whole reference notebook runs: about 10 s on a busy machine
 def test_fitted_factory_and_metrics_on_training_rows(grade):
-    nb = _mutant(**{"def build_pipeline": FITTED_FACTORY, "def evaluate": TRAIN_SET_METRICS})
+    nb = mutant("month3", {"def build_pipeline": FITTED_FACTORY, "def evaluate": TRAIN_SET_METRICS})
     result = grade("month3", nb)
     assert failed_tests(result) == {"test_pipeline_structure",
                                     "test_reported_metrics_are_held_out"}
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "NEW, unfitted" in feedback["test_pipeline_structure"]
     assert "training rows" in feedback["test_reported_metrics_are_held_out"]
 
 
 @pytest.mark.slow  # the whole reference notebook runs: about 10 s on a busy machine
 def test_numbers_copied_from_a_run(grade):
-    nb = _mutant(**{"def cross_validated_f1": HARD_CODED_CV, "def evaluate": HARD_CODED_METRICS})
+    nb = mutant("month3", {"def cross_validated_f1": HARD_CODED_CV, "def evaluate": HARD_CODED_METRICS})
     result = grade("month3", nb)
     assert failed_tests(result) == {
         "test_cross_validated_f1_matches_leak_free_cv", "test_reported_cv_f1",
@@ -283,13 +281,13 @@ def test_numbers_copied_from_a_run(grade):
 
 @pytest.mark.slow  # the whole reference notebook runs: about 10 s on a busy machine
 def test_transposed_matrix_label_auc_and_ignored_imbalance(grade):
-    nb = _mutant(**{"def evaluate": LABEL_AUC_TRANSPOSED, "def majority_accuracy":
+    nb = mutant("month3", {"def evaluate": LABEL_AUC_TRANSPOSED, "def majority_accuracy":
                     IGNORES_IMBALANCE})
     result = grade("month3", nb)
     assert failed_tests(result) == {"test_evaluate_confusion_matrix", "test_evaluate_roc_auc",
                                     "test_reported_metrics_are_held_out",
                                     "test_imbalanced_minority_recall"}
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "transposed" in feedback["test_evaluate_confusion_matrix"]
     assert "hard 0/1 predictions" in feedback["test_evaluate_roc_auc"]
     assert "class_weight='balanced'" in feedback["test_imbalanced_minority_recall"]

@@ -8,9 +8,14 @@ twice with the same scores and the starter earns zero."""
 
 from __future__ import annotations
 
-import nbformat
 import pytest
-from tests.conftest import failed_tests, notebook_from_cells, replace_cell, solution, validated_runs
+from tests.conftest import (
+    failed_tests,
+    feedback_by_test,
+    mutant,
+    notebook_from_cells,
+    validated_runs,
+)
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]  # each grades a notebook: 8-30 s
 
@@ -158,26 +163,17 @@ def train_final_model(X, y):
 '''
 
 
-def _mutant(**replacements: str) -> nbformat.NotebookNode:
-    nb = solution("month4")
-    for marker, source in replacements.items():
-        nb = replace_cell(nb, marker, source)
-    return nb
-
-
-def _feedback(result) -> dict[str, str]:
-    return {t.id: t.feedback for t in result.tests}
 
 
 def test_training_rows_scores_ascending_importances_and_fitted_factory(grade):
-    nb = _mutant(**{"def compare_models": TRAIN_SET_SCORES,
+    nb = mutant("month4", {"def compare_models": TRAIN_SET_SCORES,
                     "def build_search": FITTED_SEARCH_FACTORY,
                     "def top_features": ASCENDING_IMPORTANCE})
     result = grade("month4", nb)
     assert result.status == "graded"
     assert failed_tests(result) == {"test_compare_models_matches_cv", "test_reported_cv_results",
                                     "test_search_is_unfitted_cv_search", "test_top_features"}
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "rows it was trained on" in feedback["test_compare_models_matches_cv"]
     assert "saw the rows it was scored on" in feedback["test_reported_cv_results"]
     assert "already fitted" in feedback["test_search_is_unfitted_cv_search"]
@@ -186,13 +182,13 @@ def test_training_rows_scores_ascending_importances_and_fitted_factory(grade):
 
 
 def test_copied_numbers_test_set_peeking_and_linear_model(grade):
-    nb = _mutant(**{"def compare_models": HARD_CODED_SCORES, "def build_search": SEARCH_ON_ALL_ROWS,
+    nb = mutant("month4", {"def compare_models": HARD_CODED_SCORES, "def build_search": SEARCH_ON_ALL_ROWS,
                     "def train_final_model": LINEAR_FINAL_MODEL})
     result = grade("month4", nb)
     assert result.status == "graded"
     assert failed_tests(result) == {"test_compare_models_matches_cv", "test_reported_cv_results",
                                     "test_search_no_test_peeking", "test_final_model_auc"}
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "5-fold cross-validation" in feedback["test_compare_models_matches_cv"]
     assert "training split alone" in feedback["test_search_no_test_peeking"]
     assert "linear model" in feedback["test_final_model_auc"]

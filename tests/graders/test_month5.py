@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from tests.conftest import failed_tests, notebook_from_cells, solution, validated_runs
+from tests.conftest import failed_tests, feedback_by_test, notebook_from_cells, solution, validated_runs
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]  # each grades a notebook: 5-35 s
 
@@ -220,9 +220,6 @@ def _short(*cells: str) -> nbformat.NotebookNode:
     return notebook_from_cells(_cell(SETUP), *cells)
 
 
-def _feedback(result) -> dict[str, str]:
-    return {t.id: t.feedback for t in result.tests}
-
 
 def test_predict_without_eval_mode(grade):
     result = grade("month5", _short(_cell("def get_device"), _cell("def build_mlp"), NO_EVAL))
@@ -230,7 +227,7 @@ def test_predict_without_eval_mode(grade):
     # the held-out accuracy can survive the mistake; the eval-mode test is what catches it
     assert failed_tests(result) == (ALL_TESTS - {"test_get_device", "test_build_mlp",
                                                  "test_mlp_heldout_accuracy"})
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "model.eval()" in feedback["test_predict_in_eval_mode"]
     assert "`mlp_model` is not defined" in feedback["test_val_accuracy_is_on_validation_rows"]
 
@@ -241,7 +238,7 @@ def test_hard_coded_device_and_accuracy_on_training_rows(grade):
     assert result.status == "graded"
     assert failed_tests(result) == ({"test_get_device", "test_val_accuracy_is_on_validation_rows"}
                                     | CNN_TESTS | TEXT_TESTS)
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "do not hard-code the device" in feedback["test_get_device"]
     assert "not on the rows the model was trained on" in feedback[
         "test_val_accuracy_is_on_validation_rows"]
@@ -253,7 +250,7 @@ def test_dot_product_top_k_and_prompt_without_context(grade):
     # TF-IDF rows are unit length, so retrieval itself still works with a dot product
     assert failed_tests(result) == (MLP_TESTS | CNN_TESTS
                                     | {"test_cosine_top_k", "test_rag_prompt_carries_context"})
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "raw dot product" in feedback["test_cosine_top_k"]
     assert "does not contain the retrieved document" in feedback["test_rag_prompt_carries_context"]
 
@@ -263,7 +260,7 @@ def test_temperature_not_zero_and_answer_not_from_model(grade):
     assert result.status == "graded"
     assert failed_tests(result) == (MLP_TESTS | CNN_TESTS | {"test_rag_temperature_zero",
                                                              "test_rag_answer_comes_from_client"})
-    feedback = _feedback(result)
+    feedback = feedback_by_test(result)
     assert "temperature=0" in feedback["test_rag_temperature_zero"]
     assert "model's reply" in feedback["test_rag_answer_comes_from_client"]
 

@@ -5,7 +5,12 @@ reference solution (full marks, twice, same scores) and the starter (zero)."""
 from __future__ import annotations
 
 import pytest
-from tests.conftest import failed_tests, notebook_from_cells, replace_cell, solution, validated_runs
+from tests.conftest import (
+    failed_tests,
+    mutant,
+    notebook_from_cells,
+    validated_runs,
+)
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
@@ -353,15 +358,9 @@ def model_card(model_name, version, metrics, group_table):
 '''
 
 
-def _mutant(**cells: str):
-    nb = solution("month6")
-    for marker, source in cells.items():
-        nb = replace_cell(nb, marker, source)
-    return nb
-
 
 def test_no_validation_psi_without_epsilon_and_whole_set_group_metrics(grade) -> None:
-    nb = _mutant(**{"def create_app": NO_VALIDATION_API, "def psi": PSI_NO_EPSILON,
+    nb = mutant("month6", {"def create_app": NO_VALIDATION_API, "def psi": PSI_NO_EPSILON,
                     "def group_metrics": GROUP_METRICS_WHOLE_SET})
     result = grade("month6", nb)
     assert result.status == "graded"
@@ -375,7 +374,7 @@ def test_no_validation_psi_without_epsilon_and_whole_set_group_metrics(grade) ->
 
 
 def test_equal_width_psi_train_auc_as_val_and_hard_coded_card(grade) -> None:
-    nb = _mutant(**{"def psi": PSI_EQUAL_WIDTH, "def log_experiment": MLFLOW_TRAIN_AS_VAL,
+    nb = mutant("month6", {"def psi": PSI_EQUAL_WIDTH, "def log_experiment": MLFLOW_TRAIN_AS_VAL,
                     "def model_card": HARD_CODED_CARD})
     result = grade("month6", nb)
     assert failed_tests(result) == {"test_psi_matches_definition", "test_psi_handles_empty_bins",
@@ -386,7 +385,7 @@ def test_equal_width_psi_train_auc_as_val_and_hard_coded_card(grade) -> None:
 
 
 def test_stale_model_unversioned_artifact_and_no_503(grade) -> None:
-    nb = _mutant(**{"def train_model": TRAIN_IGNORES_ARGUMENTS, "def save_model":
+    nb = mutant("month6", {"def train_model": TRAIN_IGNORES_ARGUMENTS, "def save_model":
                     UNVERSIONED_ARTIFACT, "def create_app": NO_503_API})
     result = grade("month6", nb)
     assert failed_tests(result) == {"test_train_model_uses_its_arguments",
