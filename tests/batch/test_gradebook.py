@@ -139,3 +139,32 @@ def test_html_page_is_escaped_and_self_contained() -> None:
 def test_result_json_round_trips() -> None:
     data = result((1, 0), status="errored", reason="r")
     assert result_from_dict(data).to_dict() == data
+
+
+def _open_at_once(path: str, barrier: object, results: object) -> None:
+    from mlgrade.batch.gradebook import Gradebook
+
+    barrier.wait()  # type: ignore[attr-defined]
+    try:
+        with Gradebook(Path(path)):
+            results.put("ok")  # type: ignore[attr-defined]
+    except Exception as exc:  # reported to the test
+        results.put(f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
+
+
+def test_several_runs_creating_one_gradebook_at_once_all_succeed(tmp_path: Path) -> None:
+    """Switching a new file to WAL can answer "database is locked" at once; opening retries."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    outcomes = []
+    for round_ in range(30):
+        path = str(tmp_path / f"g{round_}.db")
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(path, barrier, results)) for _ in range(4)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        outcomes += [results.get(timeout=10) for _ in procs]
+    assert [o for o in outcomes if o != "ok"] == []

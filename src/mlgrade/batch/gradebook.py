@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlgrade.errors import GradebookError
+
+T = TypeVar("T")
 
 DEFAULT_GRADEBOOK = Path("gradebook.db")
 BUSY_TIMEOUT_MS = 60_000
@@ -111,6 +114,23 @@ class TestRow:
     status: str
 
 
+def _retry_locked(step: Callable[[], T]) -> T:
+    """Run ``step``, retrying while another process holds the database.
+
+    Two runs opening a new gradebook at once both switch it to WAL and migrate it; SQLite can
+    answer "database is locked" at once there (the journal-mode change does not always wait on
+    the busy handler), so the open is retried for up to the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Gradebook:
     """A connection to one gradebook file. Use as a context manager."""
 
@@ -125,13 +145,13 @@ class Gradebook:
             # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE below)
             self.conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _retry_locked(lambda: self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
             if str(mode).lower() != "wal":
                 raise GradebookError(f"{path}: SQLite could not switch to WAL mode (got {mode}); "
                                      "put the gradebook on a local disk.")
             self.conn.execute("PRAGMA synchronous = FULL")
             self.conn.execute("PRAGMA foreign_keys = ON")
-            self.migrate()
+            _retry_locked(self.migrate)
         except sqlite3.DatabaseError as exc:
             raise GradebookError(f"{path} cannot be used as a gradebook ({exc}). Pass another "
                                  "--gradebook, or move this file away.") from None
