@@ -20,9 +20,14 @@ from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_file, read_
 from mlgrade.bridge.dispatch import KernelDispatcher
 
 _HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
+# The harness runs in a module namespace of its own, with a builtins dict of its own (a copy of
+# the `builtins` module's, not whatever `__builtins__` the notebook's namespace holds). That only
+# makes accidents less likely: a notebook can still patch anything in its kernel, so no verdict
+# may rest on the harness behaving (docs/security.md, "the kernel is an oracle").
 _INSTALL = (
     "import sys as _s, types as _t\n"
     "_m = _t.ModuleType('_mlgrade_harness')\n"
+    "_m.__dict__['__builtins__'] = dict(vars(_s.modules['builtins']))\n"
     "exec(compile({src!r}, '<mlgrade-harness>', 'exec'), _m.__dict__)\n"
     "_s.modules['_mlgrade_harness'] = _m\n"
     "del _s, _t, _m\n"
@@ -178,20 +183,47 @@ class Notebook:
         return self._request(req, f"`{tgt.label()}(...)`", timeout)
 
     def describe(self, target: str | Ref | Target) -> dict[str, Any]:
-        """A small description: type, mro, shape, dtype, len, Pipeline steps, params, signature."""
+        """A small description: type, mro, shape, dtype, len, Pipeline steps, params, signature.
+
+        The description is computed in the learner's kernel, so it is a *learner claim*: plain
+        data the learner could have typed by hand (a class can rename itself, ``get_params``
+        can lie). Judge it like any value a learner function returned; never let it stand in
+        for a check the grader can make on its own (e.g. rebuild an estimator from its params
+        in the grader and fit it there).
+        """
         tgt = _as_target(target)
         info = self._request({"op": "describe", "target": tgt.to_json()}, f"`{tgt.label()}`")
         if not isinstance(info, dict):
             raise LearnerFailure(f"could not describe `{tgt.label()}`.")
         return info
 
-    def eval(self, code: str, *, timeout: float | None = None, keep: bool = False,
-             what: str = "the answer", **inputs: Any) -> Any:
-        """Evaluate grader-written code in the kernel. ``ns`` is the learner's namespace and
-        each keyword is an input; an expression's value, or the variable ``result``, comes back."""
+    def eval_untrusted(self, code: str, *, what: str, timeout: float | None = None,
+                       keep: bool = False, **inputs: Any) -> Any:
+        """Run grader-written ``code`` in the learner's kernel; the result is LEARNER-CONTROLLED.
+
+        The code runs in a kernel the notebook has had every chance to patch (``__import__``,
+        ``compile``, audit hooks, pandas, ``warnings``, class names, the caller's frames), so
+        its value is exactly as trustworthy as a learner function's return value: plain data
+        to be judged in the grader, never a verdict. Use it to *gather* data the learner could
+        have handed over themselves (e.g. several calls chained in one round trip); do not use
+        it to compute whether the learner is right. ``ns`` is the learner's namespace, ``np``
+        is NumPy, each keyword is an input; an expression's value, or the variable ``result``,
+        comes back as plain data (or a :class:`Ref` with ``keep=True``). ``what`` names the
+        learner's work in failure messages (e.g. "`clean_customers(df)`").
+        """
         req = {"op": "eval", "code": code, "keep": keep,
                "inputs": {k: encode_arg(v) for k, v in inputs.items()}}
         return self._request(req, what, timeout)
+
+    def eval(self, code: str, *, timeout: float | None = None, keep: bool = False,
+             what: str = "the answer", **inputs: Any) -> Any:
+        """Deprecated: use :meth:`eval_untrusted`, whose name says what the result is.
+
+        Same mechanism: grader-written code run in the learner's kernel, whose result is
+        learner-controlled data and must never be trusted as a verdict. Kept only until every
+        grader has moved off it.
+        """
+        return self.eval_untrusted(code, what=what, timeout=timeout, keep=keep, **inputs)
 
     def drop(self, ref: Ref) -> None:
         """Forget a kept object."""

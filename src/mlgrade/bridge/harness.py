@@ -116,6 +116,13 @@ def encode(value: Any, depth: int = 0, budget: list[int] | None = None) -> dict[
 _refs: dict[str, Any] = {}
 
 
+def _own_builtins() -> dict[str, Any]:
+    """A copy of the builtins this module was installed with (the client gives it its own, not
+    the notebook namespace's), so grader-written code cannot change the harness's."""
+    own = globals()["__builtins__"]
+    return dict(own if isinstance(own, dict) else vars(own))
+
+
 def _user_ns() -> dict[str, Any]:
     ip = sys.modules["IPython"].get_ipython()
     return ip.user_ns
@@ -165,7 +172,7 @@ def decode(doc: Any) -> Any:
     if tag == "expr":
         import numpy as np
 
-        scope = {"np": np, "ns": _user_ns(), "__builtins__": __builtins__}
+        scope = {"np": np, "ns": _user_ns(), "__builtins__": _own_builtins()}
         return eval(doc["code"], scope)  # grader-written code, e.g. a lambda to pass in
     raise ValueError(f"unknown tag {tag!r}")
 
@@ -273,7 +280,7 @@ def request(payload: str) -> None:
         elif op == "eval":
             import numpy as np
 
-            scope: dict[str, Any] = {"np": np, "ns": _user_ns(), "__builtins__": __builtins__}
+            scope: dict[str, Any] = {"np": np, "ns": _user_ns(), "__builtins__": _own_builtins()}
             try:
                 scope.update({k: decode(v) for k, v in req.get("inputs", {}).items()})
                 code = req["code"]
