@@ -1,61 +1,25 @@
-"""Command line: parse, wire the pipeline, render, map errors to exit codes. No grading here."""
+"""Command line: the root application, built from the sub-apps in :mod:`mlgrade.commands`.
+
+Each command module owns a typer sub-app and imports what commands share (the stderr
+console, ``handles_errors``, global options) from :mod:`mlgrade.commands._common`. This file
+only holds the global options and the tree; no grading logic lives in the CLI.
+"""
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
-import sys
-import tempfile
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from mlgrade import __version__
-from mlgrade.assignments import get_assignment, list_assignments, resolve_assignments_dir
-from mlgrade.config import resolve_settings
-from mlgrade.errors import ExitCode, MlgradeError, UsageError
-from mlgrade.render import Format
+from mlgrade.commands import authoring, batch, learner, platforms
+from mlgrade.commands._common import options, sub_app
 
-app = typer.Typer(
+app = sub_app(
     name="mlgrade",
     help="Run a learner's notebook headlessly, grade it with hidden tests, report the score.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # locals could leak hidden tests or solutions
-    add_completion=False,
-    rich_markup_mode=None,  # help texts are plain: "[default: ...]" and "mlgrade[cluster]" stay as written
 )
-err = Console(stderr=True, highlight=False)
-
-F = TypeVar("F", bound=Callable[..., Any])
-_state: dict[str, Any] = {"debug": False, "assignments": None}
-
-
-def handles_errors(func: F) -> F:
-    """Turn MlgradeError into one line on stderr and its documented exit code."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except MlgradeError as exc:
-            if _state["debug"]:
-                traceback.print_exc()
-            # escaped: messages quote paths and commands, e.g. `pip install 'mlgrade[cluster]'`
-            err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", markup=True,
-                      soft_wrap=True)
-            raise typer.Exit(int(exc.exit_code)) from None
-        except KeyboardInterrupt:
-            err.print("interrupted; the kernel was shut down.")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
 
 AssignmentsOpt = Annotated[
     Path | None,
@@ -78,115 +42,16 @@ def main_options(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """mlgrade: grade machine-learning notebooks with hidden tests."""
-    _state["debug"] = debug
-    _state["assignments"] = assignments
+    options.debug = debug
+    options.assignments = assignments
 
 
-def _root(local: Path | None = None) -> Path:
-    return resolve_assignments_dir(local if local is not None else _state["assignments"])
-
-
-@app.command("list")
-@handles_errors
-def list_cmd() -> None:
-    """List the assignments with their titles, topics and total points."""
-    from rich.table import Table
-
-    table = Table(title="mlgrade assignments", title_justify="left")
-    table.add_column("assignment")
-    table.add_column("title")
-    table.add_column("topics", overflow="fold", max_width=60)
-    table.add_column("points", justify="right")
-    for a in list_assignments(_root()):
-        table.add_row(a.name, a.title, ", ".join(a.topics), f"{a.total_points:g}")
-    Console(highlight=False).print(table)
-
-
-@app.command()
-@handles_errors
-def start(
-    assignment: Annotated[str, typer.Argument(help="Assignment name, e.g. month2.")],
-    dest: Annotated[Path | None, typer.Option("--dest", help="Where to write the notebook "
-                                              "(default ./ASSIGNMENT.ipynb).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-) -> None:
-    """Copy an assignment's starter notebook (and its data files) into this folder."""
-    a = get_assignment(_root(), assignment)
-    target = dest or Path(f"{a.name}.ipynb")
-    if target.exists() and not force:
-        raise UsageError(f"{target} already exists; your work is kept. Use --force to overwrite it, "
-                         "or --dest to write elsewhere.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    shutil.copyfile(a.starter, tmp)
-    os.replace(tmp, target)
-    for data in a.data_dirs:
-        shutil.copytree(data, target.parent / data.name, dirs_exist_ok=True)
-    err.print(f"wrote {target}. Open it in Jupyter, then run `mlgrade check {a.name}`.")
-
-
-@app.command()
-@handles_errors
-def check(
-    assignment: Annotated[str, typer.Argument(help="Assignment name, e.g. month2.")],
-    notebook: Annotated[Path | None, typer.Argument(help="Notebook to grade "
-                                                    "(default ./ASSIGNMENT.ipynb).")] = None,
-    format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.CONSOLE,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a machine format "
-                                                "to this file instead of stdout.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for the graders' random inputs "
-                                             "(also MLGRADE_SEED).")] = None,
-    cell_timeout: Annotated[float | None, typer.Option(help="Seconds per cell.")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds for the whole "
-                                                  "notebook.")] = None,
-    call_timeout: Annotated[float | None, typer.Option(help="Seconds per grader call.")] = None,
-    memory_mb: Annotated[int | None, typer.Option(help="Kernel memory limit in MiB (0: none).")] = None,
-    isolation: Annotated[str | None, typer.Option(help="auto, process, namespaced or none.")] = None,
-    save_executed: Annotated[Path | None, typer.Option(help="Also write the executed notebook "
-                                                       "here, to inspect outputs.")] = None,
-) -> None:
-    """Run a notebook headlessly in a fresh kernel and grade it with the hidden graders."""
-    from mlgrade.pipeline import check_notebook
-
-    a = get_assignment(_root(), assignment)
-    path = notebook if notebook is not None else Path(f"{a.name}.ipynb")
-    settings = resolve_settings(
-        {"seed": seed, "cell_timeout": cell_timeout, "notebook_timeout": timeout,
-         "call_timeout": call_timeout, "memory_mb": memory_mb, "isolation": isolation},
-        a.limits,
-    )
-    show_status = err.is_terminal
-    if show_status:
-        with err.status(f"running {path} ...") as status:
-            checked = check_notebook(path, a, settings, save_executed=save_executed,
-                                     observer=lambda s: status.update(f"{s}: {path} ..."))
-    else:
-        checked = check_notebook(path, a, settings, save_executed=save_executed)
-    result = checked.result
-    if _state["debug"]:
-        for detail in checked.grader_errors:
-            err.print(detail, markup=False)
-    if format is Format.CONSOLE:
-        from mlgrade.render.console import build
-
-        err.print(build(result))
-    else:
-        from mlgrade.deliver import deliver
-
-        # written only now that grading finished: --output atomically, classroom to
-        # $GITHUB_OUTPUT/$GITHUB_STEP_SUMMARY inside Actions, otherwise stdout
-        text = deliver(result, format, output=output, env=os.environ, assignment=a)
-        if text is not None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        err.print(f"score {result.score:g}/{result.max_score:g} ({result.status})", markup=False)
-    raise typer.Exit(int(ExitCode.OK if result.full_marks else ExitCode.POINTS_LOST))
-
-
-# Command groups owned by their own modules register themselves on `app` when imported.
-from mlgrade.commands import authoring, batch, platforms  # noqa: E402,F401
+# The command tree: learners (list, start, check), leads (grade, report, export, feedback),
+# authors (validate), platforms (classroom ..., gradescope ...).
+for module in (learner, batch, authoring, platforms):
+    app.add_typer(module.app)
 
 
 def main() -> None:
+    """Console entry point (``mlgrade``)."""
     app()

@@ -1,2 +1,2 @@
-"""CLI command groups beyond list/start/check. Each module imports ``app`` from
-``mlgrade.cli`` and registers its commands; keep grading logic out of them."""
+"""The CLI's command modules. Each owns a typer sub-app (``app``) that ``mlgrade.cli`` adds to
+the root; shared helpers live in :mod:`mlgrade.commands._common`. Keep grading logic out."""

@@ -1,4 +1,4 @@
-"""CLI commands: authoring (registered on mlgrade.cli.app).
+"""CLI commands: authoring (a sub-app of the ``mlgrade`` command tree).
 
 ``mlgrade validate`` checks that an assignment is ready to hand out; the checks themselves
 live in :mod:`mlgrade.validate`.
@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlgrade.assignments import get_assignment, load_assignment
-from mlgrade.cli import _root, app, err, handles_errors
+from mlgrade.commands._common import assignments_root, err, handles_errors, sub_app
 from mlgrade.config import resolve_settings
 from mlgrade.errors import ExitCode, UsageError
 from mlgrade.results import GradeResult
 
 if TYPE_CHECKING:  # the checks import pytest and the bridge: only when validating
     from mlgrade.validate import ValidationReport
+
+app = sub_app()
 
 
 def _print_report(report: ValidationReport) -> None:
@@ -82,7 +84,7 @@ def validate(
                              "assignment's folder.")
         a = load_assignment(path.resolve())
     else:
-        a = get_assignment(_root(), str(assignment))
+        a = get_assignment(assignments_root(), str(assignment))
     if solution is not None:
         if not solution.is_file():
             raise UsageError(f"--solution: {solution} is not a file; pass the reference notebook.")

@@ -20,17 +20,16 @@ from mlgrade.batch.export import ExportFormat
 from mlgrade.batch.feedback import FeedbackFormat
 from mlgrade.batch.gradebook import DEFAULT_GRADEBOOK
 from mlgrade.batch.runner import BatchObserver, Graded, Tally
-from mlgrade.cli import _root, app, err, handles_errors
+from mlgrade.commands._common import assignments_root, err, handles_errors, say, sub_app
 from mlgrade.render.common import fmt_points
+
+app = sub_app()
 
 GradebookOpt = Annotated[Path, typer.Option(
     "--gradebook", envvar="MLGRADE_GRADEBOOK",
     help="SQLite gradebook file (also MLGRADE_GRADEBOOK).")]
 
 
-def say(text: str) -> None:
-    """A plain line on stderr: no markup (learner names may hold brackets), no wrapping."""
-    err.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _outcome_text(item: Graded) -> str:
@@ -138,7 +137,7 @@ def grade(
     from mlgrade.config import resolve_settings
     from mlgrade.errors import UsageError
 
-    a = get_assignment(_root(), assignment)
+    a = get_assignment(assignments_root(), assignment)
     settings = resolve_settings(
         {"seed": seed, "cell_timeout": cell_timeout, "notebook_timeout": timeout,
          "call_timeout": call_timeout, "memory_mb": memory_mb, "isolation": isolation},

@@ -11,11 +11,11 @@ from typing import Annotated
 
 import typer
 
-from mlgrade.cli import _root, app, err, handles_errors
+from mlgrade.commands._common import assignments_root, err, handles_errors, sub_app
 
-classroom_app = typer.Typer(help="GitHub Classroom: generate the autograding workflow.",
-                            no_args_is_help=True)
-gradescope_app = typer.Typer(help="Gradescope: build the autograder zip.", no_args_is_help=True)
+app = sub_app()
+classroom_app = sub_app(help="GitHub Classroom: generate the autograding workflow.")
+gradescope_app = sub_app(help="Gradescope: build the autograder zip.")
 app.add_typer(classroom_app, name="classroom")
 app.add_typer(gradescope_app, name="gradescope")
 
@@ -47,7 +47,7 @@ def classroom_workflow_cmd(
     from mlgrade.deliver import classroom_workflow, collect_grader_tests
     from mlgrade.fsutil import write_text_atomic
 
-    a = get_assignment(_root(), assignment)
+    a = get_assignment(assignments_root(), assignment)
     text = classroom_workflow(a, collect_grader_tests(a), notebook=notebook, python=python,
                               install=install, constraints=constraints)
     if output is None:
@@ -72,7 +72,7 @@ def gradescope_bundle_cmd(
     from mlgrade.assignments import get_assignment
     from mlgrade.deliver import gradescope_bundle
 
-    a = get_assignment(_root(), assignment)
+    a = get_assignment(assignments_root(), assignment)
     gradescope_bundle(a, output, install=install, constraints=constraints, notebook=notebook)
     err.print(f"wrote {output}. Upload it as the autograder of a Gradescope programming "
               "assignment.", markup=False)
