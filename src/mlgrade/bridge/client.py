@@ -16,7 +16,7 @@ from typing import Any
 from nbformat.v4 import new_code_cell
 
 from mlgrade.bridge import harness
-from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_file, read_regular_file, strict_json
+from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_bytes, strict_json
 from mlgrade.bridge.dispatch import KernelDispatcher
 
 _HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
@@ -231,17 +231,19 @@ class Notebook:
 
     def read_file(self, relpath: str, max_bytes: int = 16 * 1024 * 1024) -> bytes:
         """Bytes of a file the learner's code wrote in the job folder (no links, no FIFOs)."""
-        path = self._inside(relpath)
-        try:
-            return read_regular_file(path, max_bytes, root=self.job_dir)
-        except DecodeError as exc:
-            raise LearnerFailure(f"`{relpath}` could not be read ({exc}).") from None
+        from mlgrade.grading.files import read_job_file  # imports this module: no cycle at load
+
+        self._inside(relpath)
+        return read_job_file(self.job_dir, relpath, max_bytes)
 
     def read_npy(self, relpath: str) -> Any:
         """An array the learner's code saved with ``np.save`` in the job folder, read strictly."""
-        path = self._inside(relpath)
+        from mlgrade.grading.files import read_job_file
+
+        self._inside(relpath)
+        data = read_job_file(self.job_dir, relpath, self.max_result_bytes)
         try:
-            return read_npy_file(path, self.max_result_bytes, root=self.job_dir)
+            return read_npy_bytes(data, self.max_result_bytes)
         except DecodeError as exc:
             raise LearnerFailure(f"`{relpath}` could not be read ({exc}).") from None
 

@@ -1,0 +1,421 @@
+"""Grader-side discipline for files in the job folder: the learner's code wrote them.
+
+The job folder is the learner's kernel's working directory, so every name in it may be a
+symbolic link to the grader's own files, a FIFO that blocks a reader forever, a device, a
+multi-gigabyte file or a folder 1,500 levels deep. Graders never ``open()``, ``sqlite3.connect``
+or ``MlflowClient`` a path in it directly; they use these helpers:
+
+``read_job_file(job_dir, relpath, max_bytes) -> bytes``
+    The bytes of one regular file. Every path component is opened with ``O_NOFOLLOW``
+    (walking with directory descriptors), the file with ``O_NONBLOCK`` (a FIFO never blocks);
+    it must be a regular file, and the cap is enforced while reading (the kernel may still be
+    writing). A violation raises :class:`LearnerFailure` with a learner-facing reason.
+
+``copy_job_tree(job_dir, relpath, dest, *, max_bytes, max_files, max_depth) -> Path``
+    Copies a learner-written folder (an MLflow store, a saved model) or single file out of the
+    job folder into ``dest`` (a grader-private folder, e.g. from ``tempfile.mkdtemp``) with the
+    same discipline, iteratively; nothing is skipped silently: a link, FIFO or device anywhere
+    in the tree, more than ``max_files`` entries, more than ``max_bytes`` in all or more than
+    ``max_depth`` levels raises :class:`LearnerFailure`. Returns ``dest / <last part of relpath>``.
+
+``fresh_path(job_dir, prefix, suffix) -> Path``
+    A new, empty file (mode 0644, owned like the job folder) at an unpredictable name
+    (``prefix + secrets.token_hex(8) + suffix``) created with ``O_CREAT|O_EXCL|O_NOFOLLOW``:
+    a learner cannot pre-plant a link where the grader will write. Build the content in a
+    grader-private folder and fill the file with :func:`write_job_file`, which refuses a file
+    that was swapped for a link meanwhile (``sqlite3.connect(path)`` would follow one).
+
+``write_job_file(path, data)``
+    Replace the content of a file made by :func:`fresh_path`, without following links.
+
+``run_isolated(fn, *args, timeout, what) -> Any``
+    Runs a third-party reader (``MlflowClient``, ``sqlite3``) on a *copy* made by
+    :func:`copy_job_tree` / :func:`read_job_file`, in a child interpreter under
+    ``timeout`` seconds. A timeout, a crash or any exception becomes
+    ``LearnerFailure(f"{what}: <reason>")``; the child is killed on timeout. ``fn`` must be a
+    module-level function (of an importable module or of the grader file itself), its
+    arguments picklable, and its result plain data: None, bool, int, float, complex, str,
+    bytes, list, tuple, dict, set, frozenset (datetime objects too); anything else fails.
+
+Example (month 6)::
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = copy_job_tree(job_dir, "grader_mlruns", Path(tmp), max_bytes=20_000_000,
+                              max_files=2_000, max_depth=12)
+        run = run_isolated(_read_run, store.as_uri(), run_id, timeout=60,
+                           what="the MLflow run could not be read")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib
+import importlib.util
+import io
+import os
+import pickle
+import secrets
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mlgrade.bridge.client import LearnerFailure
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
+_CHUNK = 1 << 20
+MAX_RESULT_BYTES = 64 * 1024 * 1024  # what run_isolated accepts back from its child
+
+
+def _parts(relpath: str) -> list[str]:
+    """The components of a grader-chosen relative path (a grader bug if it leaves the folder)."""
+    parts = [p for p in str(relpath).replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or str(relpath).startswith("/") or ".." in parts:
+        raise ValueError(f"grader asked for a path outside the job folder: {relpath!r}")
+    return parts
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _refuse(name: str, dir_fd: int, wanted: str) -> LearnerFailure:
+    """The learner-facing failure for ``name`` (in ``dir_fd``) that is not what was wanted."""
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return LearnerFailure(f"{name} was not found in the job folder.")
+    except OSError as exc:
+        return LearnerFailure(f"{name} could not be read ({exc.strerror}).")
+    return LearnerFailure(f"{name} is {_kind(st.st_mode)}, not {wanted}; write {wanted}.")
+
+
+def _open_dir(name: str, dir_fd: int) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        raise _refuse(name, dir_fd, "a regular folder") from None
+
+
+def _walk(job_dir: Path, parts: list[str]) -> int:
+    """A descriptor of the folder holding ``parts[-1]``; no component may be a link."""
+    fd = os.open(job_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            next_fd = _open_dir(part, fd)
+            os.close(fd)
+            fd = next_fd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_regular(name: str, dir_fd: int, max_bytes: int) -> int:
+    """Open ``name`` for reading only if it is a regular file no bigger than ``max_bytes``."""
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except OSError:
+        raise _refuse(name, dir_fd, "a regular file") from None
+    if not stat.S_ISREG(st.st_mode):  # checked before open(): opening a device can act
+        raise LearnerFailure(f"{name} is {_kind(st.st_mode)}, not a regular file; "
+                             "write a regular file.")
+    try:
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        raise _refuse(name, dir_fd, "a regular file") from None
+    st = os.fstat(fd)  # the name may have been swapped since lstat
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise LearnerFailure(f"{name} is {_kind(st.st_mode)}, not a regular file; "
+                             "write a regular file.")
+    if st.st_size > max_bytes:
+        os.close(fd)
+        raise LearnerFailure(f"{name} is {st.st_size} bytes, over the {max_bytes}-byte limit.")
+    return fd
+
+
+def _copy_fd(fd: int, name: str, max_bytes: int, sink: Callable[[bytes], Any]) -> int:
+    """Stream ``fd`` into ``sink``, failing once more than ``max_bytes`` arrive (it may grow)."""
+    total = 0
+    while True:
+        chunk = os.read(fd, min(_CHUNK, max_bytes - total + 1))
+        if not chunk:
+            return total
+        total += len(chunk)
+        if total > max_bytes:
+            raise LearnerFailure(f"{name} grew over the {max_bytes}-byte limit while being read.")
+        sink(chunk)
+
+
+def read_job_file(job_dir: Path, relpath: str, max_bytes: int) -> bytes:
+    """Bytes of a regular file the learner's code wrote at ``relpath`` in ``job_dir``.
+
+    No link in any component, no FIFO, device or folder, at most ``max_bytes``; otherwise a
+    :class:`LearnerFailure` saying what was found instead."""
+    parts = _parts(relpath)
+    dir_fd = _walk(Path(job_dir), parts)
+    try:
+        fd = _open_regular(parts[-1], dir_fd, max_bytes)
+    finally:
+        os.close(dir_fd)
+    try:
+        buf = io.BytesIO()
+        _copy_fd(fd, parts[-1], max_bytes, buf.write)
+        return buf.getvalue()
+    finally:
+        os.close(fd)
+
+
+def copy_job_tree(job_dir: Path, relpath: str, dest: Path, *, max_bytes: int, max_files: int,
+                  max_depth: int) -> Path:
+    """Copy the folder (or file) ``relpath`` of the job folder into ``dest``; see the module doc.
+
+    Iterative: a folder is re-opened from the copy's root component by component (each with
+    ``O_NOFOLLOW``) rather than holding one descriptor per pending folder."""
+    parts = _parts(relpath)
+    top = Path(dest) / parts[-1]
+    root_parent = _walk(Path(job_dir), parts)
+    try:
+        st = _lstat_or_refuse(parts[-1], root_parent)
+        if stat.S_ISREG(st.st_mode):
+            fd = _open_regular(parts[-1], root_parent, max_bytes)
+            try:
+                _write_copy(fd, parts[-1], top, max_bytes)
+            finally:
+                os.close(fd)
+            return top
+        if not stat.S_ISDIR(st.st_mode):
+            raise LearnerFailure(f"{parts[-1]} is {_kind(st.st_mode)}, not a regular folder; "
+                                 "write a regular folder.")
+        root_fd = _open_dir(parts[-1], root_parent)
+    finally:
+        os.close(root_parent)
+    try:
+        top.mkdir(mode=0o755)
+        budget = [max_bytes, max_files]
+        pending: list[tuple[str, ...]] = [()]
+        while pending:
+            rel = pending.pop()
+            if len(rel) > max_depth:
+                raise LearnerFailure(f"{relpath} is nested deeper than {max_depth} folders.")
+            fd = _reopen(root_fd, rel)
+            try:
+                pending.extend(_copy_level(fd, rel, top, budget, relpath))
+            finally:
+                if fd != root_fd:
+                    os.close(fd)
+    finally:
+        os.close(root_fd)
+    return top
+
+
+def _lstat_or_refuse(name: str, dir_fd: int) -> os.stat_result:
+    try:
+        return os.lstat(name, dir_fd=dir_fd)
+    except OSError:
+        raise _refuse(name, dir_fd, "a regular file or folder") from None
+
+
+def _reopen(root_fd: int, rel: tuple[str, ...]) -> int:
+    fd = root_fd
+    for part in rel:
+        next_fd = _open_dir(part, fd)
+        if fd != root_fd:
+            os.close(fd)
+        fd = next_fd
+    return fd
+
+
+def _copy_level(fd: int, rel: tuple[str, ...], top: Path, budget: list[int],
+                relpath: str) -> list[tuple[str, ...]]:
+    """Copy the files of one folder; return its sub-folders (to visit later)."""
+    subdirs: list[tuple[str, ...]] = []
+    with os.scandir(fd) as entries:
+        names = [entry.name for entry in entries]
+    for name in sorted(names):
+        budget[1] -= 1
+        if budget[1] < 0:
+            raise LearnerFailure(f"{relpath} holds too many files (more than the limit).")
+        shown = "/".join((*rel, name))
+        st = os.lstat(name, dir_fd=fd)
+        target = top.joinpath(*rel, name)
+        if stat.S_ISDIR(st.st_mode):
+            target.mkdir(mode=0o755)
+            subdirs.append((*rel, name))
+        elif stat.S_ISREG(st.st_mode):
+            file_fd = _open_regular(name, fd, budget[0])
+            try:
+                budget[0] -= _write_copy(file_fd, shown, target, budget[0])
+            finally:
+                os.close(file_fd)
+        else:
+            raise LearnerFailure(f"{relpath}/{shown} is {_kind(st.st_mode)}; "
+                                 "only regular files and folders are accepted there.")
+    return subdirs
+
+
+def _write_copy(fd: int, name: str, target: Path, max_bytes: int) -> int:
+    out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o644)
+    try:
+        return _copy_fd(fd, name, max_bytes, lambda chunk: os.write(out, chunk))
+    finally:
+        os.close(out)
+
+
+def fresh_path(job_dir: Path, prefix: str, suffix: str) -> Path:
+    """Create an empty file at an unpredictable name in ``job_dir``; see the module doc."""
+    if "/" in prefix + suffix or "\0" in prefix + suffix:
+        raise ValueError("prefix and suffix are file-name parts, not paths")
+    job_dir = Path(job_dir)
+    dir_fd = os.open(job_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+    try:
+        owner = os.fstat(dir_fd)
+        for _ in range(8):
+            name = f"{prefix}{secrets.token_hex(8)}{suffix}"
+            try:
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC,
+                             0o644, dir_fd=dir_fd)
+            except FileExistsError:
+                continue
+            try:
+                os.fchmod(fd, 0o644)
+                if os.geteuid() == 0:  # the learner's kernel (the folder's owner) may read it
+                    os.fchown(fd, owner.st_uid, owner.st_gid)
+            finally:
+                os.close(fd)
+            return job_dir / name
+    finally:
+        os.close(dir_fd)
+    raise FileExistsError(errno.EEXIST, "no fresh name found", str(job_dir))
+
+
+def write_job_file(path: Path, data: bytes) -> None:
+    """Replace the content of the grader's own file ``path`` (made by :func:`fresh_path`);
+    refuses to follow a link or write into anything but a regular file."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LearnerFailure(f"{Path(path).name} was replaced by the notebook; "
+                                 "leave the grader's files alone.")
+        os.ftruncate(fd, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+# -------------------------------------------------------------- third-party readers, isolated
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Only plain data comes back from the child: no class but a few value types."""
+
+    _ALLOWED = {("builtins", "complex"), ("builtins", "set"), ("builtins", "frozenset"),
+                ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"),
+                ("datetime", "timedelta"), ("datetime", "timezone")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"{module}.{name} is not plain data")
+        return super().find_class(module, name)
+
+
+def _locate(fn: Callable[..., Any]) -> tuple[str, str | None, str]:
+    """How the child finds ``fn``: module name, its file (grader modules are not importable
+    by name: pytest imports them with ``--import-mode=importlib``), qualified name."""
+    qualname = getattr(fn, "__qualname__", "")
+    module = getattr(fn, "__module__", None)
+    if not module or not qualname or "<" in qualname:
+        raise TypeError("run_isolated needs a module-level function")
+    file = getattr(sys.modules.get(module), "__file__", None)
+    return module, file, qualname
+
+
+def _resolve(module: str, file: str | None, qualname: str) -> Any:
+    try:
+        obj: Any = importlib.import_module(module)
+    except ImportError:
+        if file is None:
+            raise
+        spec = importlib.util.spec_from_file_location(f"_mlgrade_isolated_{module}", file)
+        if spec is None or spec.loader is None:
+            raise
+        obj = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(obj)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+_BOOTSTRAP = (
+    "import pickle, sys\n"
+    "job = pickle.load(sys.stdin.buffer)\n"
+    "sys.path[:] = job['path']\n"
+    "from mlgrade.grading.files import _child_main\n"
+    "_child_main(job)\n"
+)
+
+
+def _child_main(job: dict[str, Any]) -> None:
+    """Child process: run the reader; write ("ok", pickled result) or ("error", reason) on the
+    original stdout. Whatever the reader prints goes to stderr (discarded by the parent)."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    try:
+        result = _resolve(*job["where"])(*job["args"])
+        data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        reply: tuple[str, Any] = ("ok", data)
+        if len(data) > MAX_RESULT_BYTES:
+            reply = ("error", "the reader's answer is too large")
+    except BaseException as exc:  # every failure is reported, never raised past here
+        reply = ("error", f"{type(exc).__name__}: {str(exc)[:300]}")
+    out.write(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+    out.close()
+
+
+def run_isolated(fn: Callable[..., Any], *args: Any, timeout: float, what: str) -> Any:
+    """Run ``fn(*args)`` in a child process under ``timeout``; see the module doc.
+
+    The child is a fresh interpreter started with ``subprocess`` (not ``multiprocessing``,
+    whose ``spawn`` re-runs an unguarded ``__main__`` and whose ``fork`` is unsafe beside the
+    kernel-driving thread), in a session of its own so a timeout kills everything it started."""
+    job = pickle.dumps({"where": _locate(fn), "args": args, "path": list(sys.path)})
+    proc = subprocess.Popen([sys.executable, "-c", _BOOTSTRAP], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(job, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise LearnerFailure(f"{what}: reading it took longer than {timeout:.0f} s.") from None
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    try:
+        status, payload = pickle.loads(out)  # written by _child_main, our own code
+    except Exception:
+        raise LearnerFailure(f"{what}: the reader crashed (exit code {proc.returncode}).") from None
+    if status != "ok":
+        raise LearnerFailure(f"{what}: {payload}")
+    try:
+        return _PlainUnpickler(io.BytesIO(payload)).load()
+    except Exception as exc:
+        raise LearnerFailure(f"{what}: the reader's answer is not plain data ({exc}).") from None
