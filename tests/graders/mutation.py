@@ -1,0 +1,53 @@
+"""Shared mutation testing for the month graders, driven by ``graders/<month>/mutants.toml``.
+
+Each month's test file parametrizes over :func:`mutation_cases` and calls :func:`check_case`:
+a mutant (a realistic wrong solution) must fail exactly the tests its entry lists, with the
+feedback it names; an alternative (a correct solution written differently) must earn full
+marks. Both are graded through the real pipeline and a real kernel. The format is in
+docs/graders.md ("Instructions and mutants").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from _pytest.mark import ParameterSet
+from tests.conftest import assignment, failed_tests, feedback_by_test, mutant
+
+from mlgrade.mutants import Alternative, Mutant, load_mutants
+from mlgrade.results import GradeResult
+
+Case = Mutant | Alternative
+
+
+def mutation_cases(name: str) -> list[ParameterSet]:
+    """One pytest param per mutant and alternative of assignment ``name`` (id: kind-name)."""
+    cases = load_mutants(assignment(name).graders)
+    params = [pytest.param(m, id=f"mutant-{m.name}") for m in cases.mutants]
+    params += [pytest.param(a, id=f"alternative-{a.name}") for a in cases.alternatives]
+    if not params:
+        raise AssertionError(f"graders/{name}/mutants.toml declares no mutant or alternative")
+    return params
+
+
+def check_case(grade: Callable[..., GradeResult], name: str, case: Case) -> GradeResult:
+    """Grade the case's notebook and assert its exact verdict; returns the result."""
+    nb = mutant(name, {r.cell: r.source for r in case.replacements})
+    result = grade(name, nb)
+    assert result.status == "graded", (case.name, result.reason)
+    errored = [(t.id, t.feedback) for t in result.tests if t.status == "error"]
+    assert errored == [], f"{case.name}: grader errors {errored}"
+    if isinstance(case, Alternative):
+        assert [(t.id, t.feedback) for t in result.tests if t.status != "passed"] == [], case.name
+        assert result.full_marks
+        return result
+    assert failed_tests(result) == set(case.fails), (
+        f"{case.name}: failed {sorted(failed_tests(result))}, expected {sorted(case.fails)}; "
+        f"feedback {feedback_by_test(result)}")
+    feedback = feedback_by_test(result)
+    for test, text in case.feedback:
+        assert text in feedback[test], f"{case.name}: {test} said {feedback[test]!r}"
+    lost = sum(t.points for t in result.tests if t.id in case.fails)
+    assert result.score == pytest.approx(result.max_score - lost)
+    return result
