@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,10 @@ from typer.testing import CliRunner
 
 from mlgrade.assignments import load_assignment
 from mlgrade.cli import app
-from mlgrade.validate import collect_graders, static_checks
+from mlgrade.errors import AssignmentInvalidError
+from mlgrade.grading.lint import lint_graders
+from mlgrade.mutants import load_mutants
+from mlgrade.validate import Check, collect_graders, fairness_checks, static_checks
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "assignments"
@@ -64,7 +68,7 @@ def test_validate_path_and_env_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("MLGRADE_ASSIGNMENTS", str(EXAMPLES))
     code, report, err = _validate("validate", "column_mean", "--no-determinism")
     assert code == 0, err
-    assert "column_mean: valid (8 checks)" in err
+    assert "column_mean: valid (11 checks)" in err
 
 
 FLAKY_GRADER = '''
@@ -103,7 +107,7 @@ def test_validate_broken_assignment_reports_each_problem(tmp_path: Path) -> None
     assert _failed(report) == {
         "every test has a title", "every test has @points and a question",
         "points add up per question", "solution earns full marks", "grading is deterministic",
-        "starter earns zero",
+        "starter earns zero", "every test observes an instruction",
     }
     details = {c["name"]: c["detail"] for c in report["checks"]}
     assert "test_untitled_and_unscored" in details["every test has a title"]
@@ -111,7 +115,9 @@ def test_validate_broken_assignment_reports_each_problem(tmp_path: Path) -> None
         "q1: assignment.toml says 3, graders give 2; q2: assignment.toml says 1, graders give 2")
     assert "test_flips" in details["grading is deterministic"]
     assert "not implemented yet" in details["solution earns full marks"]
-    assert "broken: 6 of 9 checks failed" in err
+    assert details["every test observes an instruction"].startswith(
+        "test_flips, test_untitled_and_unscored map to no instruction")
+    assert "broken: 7 of 12 checks failed" in err
 
 
 def test_collect_graders_needs_no_kernel(tmp_path: Path) -> None:
@@ -149,3 +155,208 @@ def test_validate_has_help() -> None:
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
     assert "--path" in text and "--json" in text and "the starter earns zero" in text
+
+
+# -- fairness checks: instruction mapping, boundaries, the lint, mutants ------------------------
+def _example_copy(tmp_path: Path, name: str = "fair") -> Path:
+    folder = tmp_path / "lead" / name
+    shutil.copytree(EXAMPLES / "column_mean", folder)
+    return folder
+
+
+def _fairness(folder: Path) -> dict[str, Check]:
+    a = load_assignment(folder)
+    tests, errors = collect_graders(a.graders)
+    assert errors == ()
+    return {c.name: c for c in fairness_checks(a, tests)}
+
+
+def test_fairness_checks_pass_on_the_example() -> None:
+    checks = _fairness(EXAMPLES / "column_mean")
+    assert {n: c.ok for n, c in checks.items()} == {
+        "every instruction has a test": True, "every test observes an instruction": True,
+        "expected values do not come from learner calls": True}
+
+
+def test_instructions_without_tests_and_tests_without_instructions(tmp_path: Path) -> None:
+    folder = _example_copy(tmp_path)
+    toml = (folder / "assignment.toml").read_text()
+    toml = toml.replace('tests = ["test_average_price"]', "tests = []")
+    toml = toml.replace('tests = ["test_column_mean_skips_missing"]',
+                        'tests = ["test_column_mean_skips_missing", "test_no_such_test"]')
+    (folder / "assignment.toml").write_text(toml)
+    checks = _fairness(folder)
+    mapping, orphans = checks["every instruction has a test"], checks["every test observes an instruction"]
+    assert not mapping.ok and not orphans.ok
+    assert "instruction 3 (q2: \"average_price: the mean of data/prices.csv's price\") has no test" \
+        in mapping.detail
+    assert "names tests that do not exist: test_no_such_test" in mapping.detail
+    assert orphans.detail.startswith("test_average_price map to no instruction")
+
+
+def test_no_instructions_declared_is_reported(tmp_path: Path) -> None:
+    folder = _example_copy(tmp_path)
+    toml = (folder / "assignment.toml").read_text()
+    (folder / "assignment.toml").write_text(toml[:toml.index("# Each instruction")])
+    check = _fairness(folder)["every instruction has a test"]
+    assert not check.ok and "declares no [[instructions]]" in check.detail
+
+
+def test_boundary_needs_a_boundary_mutant_that_its_tests_catch(tmp_path: Path) -> None:
+    folder = _example_copy(tmp_path)
+    toml = (folder / "assignment.toml").read_text().replace(
+        'tests = ["test_column_mean_skips_missing"]',
+        'tests = ["test_column_mean_skips_missing"]\nboundary = "a column that is all NaN but one"')
+    (folder / "assignment.toml").write_text(toml)
+    assert not _fairness(folder)["every boundary has a boundary mutant"].ok  # no mutants.toml
+    mutants = folder / "graders" / "mutants.toml"
+    mutants.write_text(MUTANTS.replace('kind = "boundary"', 'kind = "other"'))
+    check = _fairness(folder)["every boundary has a boundary mutant"]
+    assert not check.ok and "'a column that is all NaN but one'" in check.detail
+    mutants.write_text(MUTANTS)
+    assert _fairness(folder)["every boundary has a boundary mutant"].ok
+
+
+LEARNER_EXPECTED = '''
+import numpy as np
+from mlgrade.grading import expect, expect_close, points
+
+
+def _frame(rng):
+    return np.arange(5.0), rng.normal(size=5)
+
+
+def _fetch(nb, rng):
+    x, noise = _frame(rng)
+    return x, nb.call("column_mean", x)
+
+
+def _check(got, want):
+    expect_close(got, want, "wrong")
+
+
+@points(1, question="q1")
+def test_column_mean_random_frames(nb, rng):
+    """flagged: the expected value is another learner function's answer"""
+    x, got = _fetch(nb, rng)
+    expect_close(got, float(x.mean()), "fine: x is the grader's")
+    twice = nb.call("double", x)
+    expect_close(got * 2, np.asarray(twice).mean(), "flagged")
+    _check(got, nb.get("reference"))
+    expect(got == nb.call("column_mean", x), "flagged as well")
+
+
+@points(1, question="q1")
+def test_column_mean_skips_missing(nb, rng):
+    """a deliberate comparison of two calls is marked"""
+    a = nb.call("column_mean", np.ones(3))
+    expect(a == nb.call("column_mean", np.ones(3)), "deterministic")  # mlgrade: learner-expected-ok (determinism)
+    expect(a == 1.0, "fine")
+
+
+@points(1, question="q2")
+def test_average_price(nb):
+    """fine"""
+    expect_close(nb.get("average_price"), 2.0, "fine")
+'''
+
+
+def test_lint_flags_expected_values_from_learner_calls(tmp_path: Path) -> None:
+    folder = _example_copy(tmp_path)
+    for old in (folder / "graders").glob("test_*.py"):
+        old.unlink()
+    (folder / "graders" / "test_lint.py").write_text(LEARNER_EXPECTED)
+    findings = lint_graders(folder / "graders")
+    assert [(f.line, f.function) for f in findings] == [
+        (16, "_check"), (25, "test_column_mean_random_frames"),
+        (27, "test_column_mean_random_frames")]
+    assert "expected value of expect_close() comes from a learner call" in findings[0].message
+    assert "both sides of == come from learner calls" in findings[2].message
+    check = _fairness(folder)["expected values do not come from learner calls"]
+    assert not check.ok and "test_lint.py:16 (_check)" in check.detail
+
+
+MUTANTS = '''
+[[mutant]]
+name = "nan-as-zero"
+kind = "boundary"
+cell = "def column_mean"
+source = """
+def column_mean(df, column):
+    return float(df[column].fillna(0).mean())
+"""
+fails = ["test_column_mean_skips_missing", "test_average_price"]  # prices.csv has gaps too
+feedback = { test_column_mean_skips_missing = "skip NaN" }
+
+[[mutant]]
+name = "median"
+kind = "other"
+cell = "def column_mean"
+source = """
+def column_mean(df, column):
+    return float(df[column].median())
+"""
+fails = ["test_column_mean_random_frames", "test_column_mean_skips_missing", "test_average_price"]
+
+[[alternative]]
+name = "numpy"
+cells = [{ cell = "def column_mean", source = """
+import numpy as np
+def column_mean(df, column):
+    return float(np.nanmean(df[column].to_numpy(dtype=float)))
+""" }]
+'''
+
+
+def test_load_mutants_formats_and_errors(tmp_path: Path) -> None:
+    (tmp_path / "mutants.toml").write_text(MUTANTS)
+    cases = load_mutants(tmp_path)
+    assert [(m.name, m.kind, sorted(m.fails)) for m in cases.mutants] == [
+        ("nan-as-zero", "boundary", ["test_average_price", "test_column_mean_skips_missing"]),
+        ("median", "other", ["test_average_price", "test_column_mean_random_frames",
+                             "test_column_mean_skips_missing"])]
+    assert cases.mutants[0].feedback == (("test_column_mean_skips_missing", "skip NaN"),)
+    assert [(a.name, [r.cell for r in a.replacements]) for a in cases.alternatives] == [
+        ("numpy", ["def column_mean"])]
+    for bad, message in [
+        (MUTANTS.replace('kind = "other"', 'kind = "sneaky"'), "kind 'sneaky' is not one of"),
+        (MUTANTS.replace('fails = ["test_column_mean_random_frames", "test_column_mean_skips_missing", '
+                         '"test_average_price"]', "fails = []"), "`fails` is empty"),
+        (MUTANTS.replace('name = "median"', 'name = "nan-as-zero"'), "is used twice"),
+        ("[[mutant]]\nname = 'x'\nkind = 'other'\nfails = ['t']\n", "non-empty string `cell`"),
+        ("[[mutants]]\n", "unknown tables ['mutants']"),
+        ("[[mutant]\n", "cannot be read"),
+    ]:
+        (tmp_path / "mutants.toml").write_text(bad)
+        with pytest.raises(AssignmentInvalidError, match=re.escape(message)):
+            load_mutants(tmp_path)
+    assert load_mutants(tmp_path / "nowhere").mutants == ()
+
+
+@pytest.mark.kernel
+def test_validate_mutants_reports_wrong_failing_sets_and_uncaught_tests(tmp_path: Path) -> None:
+    folder = _example_copy(tmp_path, "mutated")
+    first_mutant = MUTANTS[:MUTANTS.index('[[mutant]]\nname = "median"')]
+    alternative = MUTANTS[MUTANTS.index("[[alternative]]"):]
+    (folder / "graders" / "mutants.toml").write_text(
+        first_mutant.replace('fails = ["test_column_mean_skips_missing", "test_average_price"]',
+                             'fails = ["test_column_mean_skips_missing"]')
+        + alternative.replace("np.nanmean(", "np.nanmedian("))
+    code, report, err = _validate("--assignments", str(tmp_path / "lead"), "validate", "mutated",
+                                  "--no-determinism", "--mutants", "--json")
+    assert code == 1, err
+    assert report is not None
+    details = {c["name"]: c["detail"] for c in report["checks"] if not c["ok"]}
+    assert set(details) == {"every mutant fails exactly its tests", "every test fails for some mutant",
+                            "every alternative earns full marks"}
+    assert details["every mutant fails exactly its tests"].startswith(
+        "nan-as-zero: also fails test_average_price.")
+    assert details["every test fails for some mutant"].startswith(
+        "no mutant fails test_column_mean_random_frames:")
+    assert details["every alternative earns full marks"].startswith("numpy (")
+    # with exact failing sets, a mutant for each test and a correct alternative: valid
+    (folder / "graders" / "mutants.toml").write_text(MUTANTS)
+    code, report, err = _validate("--assignments", str(tmp_path / "lead"), "validate", "mutated",
+                                  "--no-determinism", "--mutants")
+    assert code == 0, err
+    assert "mutated: valid (14 checks)" in err

@@ -3,7 +3,11 @@
 ``validate_assignment`` runs the checks an author would otherwise do by hand::
 
     collect graders (no kernel) -> static checks (titles, @points, points add up per question)
+    -> fairness checks (instructions map to tests, boundaries have a mutant, a lint: expected
+       values do not come from learner calls)
     -> solution earns full marks -> starter earns zero -> solution again: same score per test
+    -> with ``mutants=True``: each mutant of graders/<name>/mutants.toml fails exactly its
+       tests, every test fails for some mutant, each alternative earns full marks
 
 Each check is a :class:`Check` (data, not an exception): a failed check is the answer the
 author asked for. Exceptions are kept for what stops validation from running at all (an
@@ -12,14 +16,28 @@ unreadable assignment folder, no kernel).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nbformat
+
 from mlgrade.assignments import Assignment
 from mlgrade.config import Settings
+from mlgrade.errors import AssignmentInvalidError
+from mlgrade.grading.lint import lint_graders
 from mlgrade.grading.runner import CollectedTest, collect_graders
+from mlgrade.mutants import (
+    Alternative,
+    Instruction,
+    Mutant,
+    MutantSet,
+    apply_replacements,
+    load_instructions,
+    load_mutants,
+)
 from mlgrade.results import GradeResult, SubmissionStatus, TestResult, TestStatus
 
 Observer = Callable[[str], None]  # told what is about to run ("solution", "starter", ...)
@@ -134,6 +152,90 @@ def static_checks(assignment: Assignment, tests: tuple[GraderTest, ...],
     return checks
 
 
+# -- fairness checks (no kernel) ----------------------------------------------------------------
+def _listed(names: Sequence[str], limit: int = 6) -> str:
+    names = list(names)
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _instruction_checks(instructions: tuple[Instruction, ...], tests: tuple[GraderTest, ...],
+                        known_questions: set[str]) -> list[Check]:
+    ids = {t.id for t in tests}
+    if not instructions:
+        return [Check("every instruction has a test", False,
+                      "assignment.toml declares no [[instructions]]: list each instruction of "
+                      "the starter with the tests that observe it (docs/graders.md, "
+                      "\"Instructions and mutants\").")]
+    problems = []
+    for i, ins in enumerate(instructions, 1):
+        label = f"instruction {i} ({ins.question}: {ins.text[:50]!r})"
+        unknown = [t for t in ins.tests if t not in ids]
+        if not ins.tests:
+            problems.append(f"{label} has no test")
+        elif unknown:
+            problems.append(f"{label} names tests that do not exist: {_listed(unknown)}")
+        if ins.question not in known_questions:
+            problems.append(f"{label} names an undeclared question")
+    checks = [Check("every instruction has a test", not problems,
+                    "; ".join(problems) + ". Map each instruction to the grader tests that "
+                    "observe it (or write one)." if problems
+                    else f"{len(instructions)} instructions, each observed by a test")]
+    mapped = {t for ins in instructions for t in ins.tests}
+    orphans = [t.id for t in tests if t.id not in mapped]
+    checks.append(Check(
+        "every test observes an instruction", not orphans,
+        f"{_listed(orphans)} map to no instruction: add them to the [[instructions]] they "
+        "observe, or say in the starter what they demand" if orphans
+        else f"each of {len(tests)} tests observes an instruction"))
+    return checks
+
+
+def _boundary_check(instructions: tuple[Instruction, ...], mutants: MutantSet) -> list[Check]:
+    edged = [ins for ins in instructions if ins.boundary]
+    if not edged:
+        return []
+    missing = []
+    for ins in edged:
+        caught = [m.name for m in mutants.mutants
+                  if m.kind == "boundary" and m.fails & set(ins.tests)]
+        if not caught:
+            missing.append(f"{ins.question}: {ins.boundary!r}")
+    return [Check("every boundary has a boundary mutant", not missing,
+                  f"no mutant of kind \"boundary\" fails a test of {'; '.join(missing)}. Add one "
+                  "(off by one at the edge) to mutants.toml and a grader input exactly on the "
+                  "edge." if missing else f"{len(edged)} boundaries, each caught by a mutant")]
+
+
+def _lint_check(graders: Path) -> Check:
+    findings = lint_graders(graders)
+    if findings:
+        shown = "; ".join(str(f) for f in findings[:5])
+        more = f" and {len(findings) - 5} more" if len(findings) > 5 else ""
+        return Check("expected values do not come from learner calls", False,
+                     f"{shown}{more}. A mistake shared by two learner functions cancels out; "
+                     "mark a deliberate case with `# mlgrade: learner-expected-ok (why)`.")
+    return Check("expected values do not come from learner calls", True,
+                 "no expected value is derived from nb.call/get/eval/describe results")
+
+
+def fairness_checks(assignment: Assignment, tests: tuple[GraderTest, ...]) -> list[Check]:
+    """Checks that need no kernel: the instruction -> test mapping, boundaries, the lint."""
+    try:
+        instructions = load_instructions(assignment.folder / "assignment.toml")
+        mutants = load_mutants(assignment.graders)
+    except AssignmentInvalidError as exc:
+        return [Check("fairness metadata loads", False, str(exc))]
+    checks = _instruction_checks(instructions, tests, {q.id for q in assignment.questions})
+    checks += _boundary_check(instructions, mutants)
+    unknown = sorted({t for m in mutants.mutants for t in m.fails} - {t.id for t in tests})
+    if unknown:
+        checks.append(Check("mutants name real tests", False,
+                            f"mutants.toml expects {_listed(unknown)} to fail, but no such test "
+                            "exists."))
+    checks.append(_lint_check(assignment.graders))
+    return checks
+
+
 # -- runs ---------------------------------------------------------------------------------------
 Grade = Callable[[Path], GradeResult]
 
@@ -192,14 +294,85 @@ def _determinism_check(first: GradeResult, second: GradeResult) -> Check:
                  f"two runs, same score on each of {len(a)} tests")
 
 
+def _failed_ids(result: GradeResult) -> set[str]:
+    return {t.id for t in result.tests if t.status is not TestStatus.PASSED}
+
+
+def mutant_checks(assignment: Assignment, solution: Path, tests: tuple[GraderTest, ...],
+                  grade: Grade, observer: Observer = _noop) -> list[Check]:
+    """Grade each mutant and alternative of ``mutants.toml`` (the reference solution with cells
+    replaced): a mutant must fail exactly its ``fails``, every test must fail for some mutant,
+    an alternative must earn full marks."""
+    try:
+        cases = load_mutants(assignment.graders)
+    except AssignmentInvalidError as exc:
+        return [Check("every mutant fails exactly its tests", False, str(exc))]
+    if not cases.mutants:
+        return [Check("every mutant fails exactly its tests", False,
+                      f"no mutants: add {assignment.graders / 'mutants.toml'} with [[mutant]] "
+                      "entries (docs/graders.md).")]
+    reference = nbformat.read(solution, as_version=4)
+    wrong: list[str] = []
+    short: list[str] = []
+    caught: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="mlgrade-mutants-") as tmp:
+
+        def run(kind: str, case: Mutant | Alternative) -> GradeResult | str:
+            observer(f"{kind} {case.name}")
+            try:
+                nb = apply_replacements(reference, case.replacements)
+            except AssignmentInvalidError as exc:
+                return f"{case.name}: {exc}"
+            path = Path(tmp) / f"{kind}-{len(list(Path(tmp).iterdir()))}.ipynb"
+            nbformat.write(nb, path)
+            return grade(path)
+
+        for m in cases.mutants:
+            result = run("mutant", m)
+            if isinstance(result, str):
+                wrong.append(result)
+                continue
+            failed = _failed_ids(result)
+            caught |= failed
+            if failed != m.fails:
+                extra, missed = sorted(failed - m.fails), sorted(m.fails - failed)
+                parts = ([f"also fails {_listed(extra, 3)}"] if extra else []) + (
+                    [f"passes {_listed(missed, 3)}"] if missed else [])
+                wrong.append(f"{m.name}: {', '.join(parts)}")
+        for alt in cases.alternatives:
+            result = run("alternative", alt)
+            if isinstance(result, str):
+                short.append(result)
+            elif not result.full_marks:
+                short.append(f"{alt.name} ({result.score:g}/{result.max_score:g}: "
+                             f"{_listed(sorted(_failed_ids(result)), 3)})")
+    checks = [Check("every mutant fails exactly its tests", not wrong,
+                    "; ".join(wrong) + ". A test that passes a known-wrong solution misses a "
+                    "mistake; one that fails more than expected may demand what the starter "
+                    "does not say." if wrong else f"{len(cases.mutants)} mutants")]
+    uncaught = [t.id for t in tests if t.id not in caught]
+    checks.append(Check("every test fails for some mutant", not uncaught,
+                        f"no mutant fails {_listed(uncaught)}: add a realistic wrong solution "
+                        "that only such a test catches (or the test checks nothing)."
+                        if uncaught else f"each of {len(tests)} tests catches a mutant"))
+    if cases.alternatives:
+        checks.append(Check("every alternative earns full marks", not short,
+                            "; ".join(short) + ": a correct solution written differently loses "
+                            "points, so a test demands more than the starter says." if short
+                            else f"{len(cases.alternatives)} alternatives"))
+    return checks
+
+
 def _timing(label: str, result: GradeResult) -> RunTiming:
     return RunTiming(label, round(result.duration_s, 2), round(result.execution.duration_s, 2),
                      result.score, result.max_score)
 
 
 def validate_assignment(assignment: Assignment, settings: Settings, grade: Grade, *,
-                        determinism: bool = True, observer: Observer = _noop) -> ValidationReport:
+                        determinism: bool = True, mutants: bool = False,
+                        observer: Observer = _noop) -> ValidationReport:
     """Run every check on ``assignment``; ``grade(notebook_path)`` grades one notebook.
+    With ``mutants`` the mutants and alternatives of ``mutants.toml`` are graded too.
 
     ``grade`` is injected so that the CLI and tests share this logic while choosing how a
     notebook is graded (normally :func:`mlgrade.pipeline.check_notebook` with ``settings``).
@@ -207,6 +380,8 @@ def validate_assignment(assignment: Assignment, settings: Settings, grade: Grade
     observer("collect")
     tests, errors = collect_graders(assignment.graders)
     checks = static_checks(assignment, tests, errors)
+    if not errors and tests:
+        checks += fairness_checks(assignment, tests)
     runs: list[RunTiming] = []
     slowest: tuple[tuple[str, float], ...] = ()
     if assignment.solution is None:
@@ -226,6 +401,8 @@ def validate_assignment(assignment: Assignment, settings: Settings, grade: Grade
             second = grade(assignment.solution)
             runs.append(_timing("solution (again)", second))
             checks.append(_determinism_check(first, second))
+        if mutants and not errors and tests:
+            checks += mutant_checks(assignment, assignment.solution, tests, grade, observer)
     if assignment.starter.is_file():
         observer("starter")
         starter = grade(assignment.starter)
@@ -238,4 +415,4 @@ def validate_assignment(assignment: Assignment, settings: Settings, grade: Grade
 
 
 __all__ = ["Check", "GraderTest", "RunTiming", "ValidationReport", "collect_graders",
-           "static_checks", "validate_assignment"]
+           "fairness_checks", "mutant_checks", "static_checks", "validate_assignment"]

@@ -62,6 +62,10 @@ def validate(
     determinism: Annotated[bool, typer.Option(
         "--determinism/--no-determinism",
         help="Grade the solution twice and compare scores per test.")] = True,
+    mutants: Annotated[bool, typer.Option(
+        "--mutants", help="Also grade each mutant and alternative of graders/NAME/mutants.toml: "
+        "a mutant must fail exactly its tests, every test must fail for some mutant, an "
+        "alternative must earn full marks.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")]
     = False,
     solution: Annotated[Path | None, typer.Option(
@@ -71,7 +75,9 @@ def validate(
 ) -> None:
     """Check an assignment before handing it out: the solution earns full marks, the starter
     earns zero, grading is deterministic, points add up per question, every test has a title
-    and @points. Exit code 0: valid; 1: a check failed; 2: usage error."""
+    and @points, every instruction maps to a test and every test to an instruction, expected
+    values do not come from learner calls (with --mutants: known-wrong solutions fail exactly
+    their tests). Exit code 0: valid; 1: a check failed; 2: usage error."""
     from mlgrade.pipeline import check_notebook
     from mlgrade.validate import validate_assignment
 
@@ -97,10 +103,10 @@ def validate(
     if err.is_terminal:
         with err.status(f"validating {a.name} ...") as status:
             report = validate_assignment(
-                a, settings, grade, determinism=determinism,
+                a, settings, grade, determinism=determinism, mutants=mutants,
                 observer=lambda s: status.update(f"validating {a.name}: {s} ..."))
     else:
-        report = validate_assignment(a, settings, grade, determinism=determinism)
+        report = validate_assignment(a, settings, grade, determinism=determinism, mutants=mutants)
     _print_report(report)
     if as_json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")

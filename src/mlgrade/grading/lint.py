@@ -1,0 +1,269 @@
+"""A lint of grader source: expected values must not come from learner calls.
+
+A grader that computes its *expected* value by calling another learner function lets a
+mistake shared by both cancel out (a training function that ignores its regularisation
+argument, checked against the learner's own loss). This is a small taint analysis over the
+AST of each grader file:
+
+- **sources**: the results of ``nb.call``, ``nb.get``, ``nb.eval``, ``nb.eval_untrusted``,
+  ``nb.describe``, ``nb.read_file`` and ``nb.read_npy`` are learner data (tainted);
+- **propagation**: a name assigned from a tainted expression is tainted; any expression built
+  from a tainted part is tainted (calls, attributes, subscripts, arithmetic, comprehensions);
+  tuples keep a taint per item, so ``df, got = helper(nb, rng)`` taints only ``got`` when the
+  helper returns ``df, nb.call(...)``; the grader file's own functions are followed with the
+  taint of their arguments;
+- **sinks**: the ``expected`` argument of ``expect_close`` / ``expect_equal``, and ``a == b``
+  (or ``!=``) inside ``expect(...)`` or ``assert`` when both sides are tainted.
+
+A deliberate use (e.g. checking that two calls agree, for determinism) is marked on the
+sink's line with ``# mlgrade: learner-expected-ok (why)``. The analysis is flow-insensitive
+within branches and approximate by design: it looks for the pattern, it proves nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+SOURCES = frozenset({"call", "get", "eval", "eval_untrusted", "describe", "read_file",
+                     "read_npy"})
+SINKS = {"expect_close": 1, "expect_equal": 1}  # name -> position of the expected argument
+PRAGMA = "mlgrade: learner-expected-ok"
+MAX_DEPTH = 8  # how deep the file's own helpers are followed
+
+Taint = Union[bool, tuple["Taint", ...]]  # noqa: UP007 - a recursive alias, also on 3.10
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One expected value (or comparison) that comes from a learner call."""
+
+    file: str
+    line: int
+    function: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} ({self.function}): {self.message}"
+
+
+def _any(t: Taint) -> bool:
+    return any(_any(x) for x in t) if isinstance(t, tuple) else t
+
+
+def _join(a: Taint, b: Taint) -> Taint:
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+        return tuple(_join(x, y) for x, y in zip(a, b, strict=True))
+    return _any(a) or _any(b)
+
+
+class _FileLint:
+    def __init__(self, path: Path, tree: ast.Module, lines: list[str]) -> None:
+        self.path, self.lines = path, lines
+        self.functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        self.findings: dict[tuple[int, str], Finding] = {}
+        self._memo: dict[tuple[str, tuple[bool, ...]], Taint] = {}
+        self._stack: list[str] = []
+
+    # -- functions ------------------------------------------------------------------------
+    def function(self, fn: ast.FunctionDef, args: tuple[bool, ...]) -> Taint:
+        key = (fn.name, args)
+        if key in self._memo:
+            return self._memo[key]
+        if fn.name in self._stack or len(self._stack) >= MAX_DEPTH:
+            return any(args)
+        self._memo[key] = any(args)  # provisional, for recursion
+        self._stack.append(fn.name)
+        try:
+            params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]
+            env: dict[str, Taint] = {p: (args[i] if i < len(args) else False)
+                                     for i, p in enumerate(params)}
+            returns: list[Taint] = []
+            for _ in range(2):  # twice: taint that flows around a loop reaches earlier lines
+                self._block(fn.body, env, returns, fn.name)
+            result: Taint = False
+            for r in returns:
+                result = r if result is False else _join(result, r)
+        finally:
+            self._stack.pop()
+        self._memo[key] = result
+        return result
+
+    # -- statements -----------------------------------------------------------------------
+    def _block(self, body: list[ast.stmt], env: dict[str, Taint], returns: list[Taint],
+               where: str) -> None:
+        for stmt in body:
+            self._stmt(stmt, env, returns, where)
+
+    def _stmt(self, stmt: ast.stmt, env: dict[str, Taint], returns: list[Taint],
+              where: str) -> None:
+        if isinstance(stmt, ast.Assign):
+            value = self.expr(stmt.value, env, where)
+            for target in stmt.targets:
+                self._bind(target, value, env, where)
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            self._bind(stmt.target, self.expr(stmt.value, env, where), env, where)
+        elif isinstance(stmt, ast.AugAssign):
+            value = _any(self.expr(stmt.value, env, where))
+            self._bind(stmt.target, value or _any(self.expr(stmt.target, env, where)), env, where)
+        elif isinstance(stmt, ast.Return):
+            returns.append(self.expr(stmt.value, env, where) if stmt.value else False)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+            self._bind(stmt.target, _any(self.expr(stmt.iter, env, where)), env, where)
+            for _ in range(2):
+                self._block(stmt.body, env, returns, where)
+            self._block(stmt.orelse, env, returns, where)
+        elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+            for item in stmt.items:
+                value = self.expr(item.context_expr, env, where)
+                if item.optional_vars is not None:
+                    self._bind(item.optional_vars, value, env, where)
+            self._block(stmt.body, env, returns, where)
+        elif isinstance(stmt, (ast.If, ast.While)):
+            self.expr(stmt.test, env, where)
+            self._block(stmt.body, env, returns, where)
+            self._block(stmt.orelse, env, returns, where)
+        elif isinstance(stmt, ast.Try):
+            self._block(stmt.body, env, returns, where)
+            for handler in stmt.handlers:
+                if handler.name:
+                    env[handler.name] = False
+                self._block(handler.body, env, returns, where)
+            self._block(stmt.orelse, env, returns, where)
+            self._block(stmt.finalbody, env, returns, where)
+        elif isinstance(stmt, ast.Assert):
+            self._comparison(stmt.test, env, where)
+            self.expr(stmt.test, env, where)
+        elif isinstance(stmt, ast.Expr):
+            self.expr(stmt.value, env, where)
+
+    def _bind(self, target: ast.expr, value: Taint, env: dict[str, Taint], where: str) -> None:
+        if isinstance(target, ast.Name):
+            env[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            items = target.elts
+            if isinstance(value, tuple) and len(value) == len(items):
+                for item, v in zip(items, value, strict=True):
+                    self._bind(item, v, env, where)
+            else:
+                for item in items:
+                    self._bind(item, _any(value), env, where)
+        elif isinstance(target, ast.Starred):
+            self._bind(target.value, _any(value), env, where)
+        elif isinstance(target, (ast.Subscript, ast.Attribute)):
+            base = target.value
+            while isinstance(base, (ast.Subscript, ast.Attribute)):
+                base = base.value
+            if isinstance(base, ast.Name) and _any(value):  # out[col] = tainted taints out
+                env[base.id] = True
+
+    # -- expressions ----------------------------------------------------------------------
+    def expr(self, node: ast.expr | None, env: dict[str, Taint], where: str) -> Taint:
+        if node is None:
+            return False
+        if isinstance(node, ast.Name):
+            return env.get(node.id, False)
+        if isinstance(node, ast.Tuple):
+            return tuple(self.expr(e, env, where) for e in node.elts)
+        if isinstance(node, ast.Subscript):
+            base = self.expr(node.value, env, where)
+            index = self.expr(node.slice, env, where)
+            if (isinstance(base, tuple) and isinstance(node.slice, ast.Constant)
+                    and isinstance(node.slice.value, int) and -len(base) <= node.slice.value < len(base)):
+                return base[node.slice.value]
+            return _any(base) or _any(index)
+        if isinstance(node, ast.Call):
+            return self._call(node, env, where)
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            inner = dict(env)
+            tainted = False
+            for gen in node.generators:
+                it = _any(self.expr(gen.iter, inner, where))
+                self._bind(gen.target, it, inner, where)
+                tainted = tainted or it
+                for cond in gen.ifs:
+                    self.expr(cond, inner, where)
+            parts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+            return tainted or any(_any(self.expr(p, inner, where)) for p in parts)
+        if isinstance(node, ast.Lambda):
+            return False
+        tainted = False
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                tainted = _any(self.expr(child, env, where)) or tainted
+        return tainted
+
+    def _call(self, node: ast.Call, env: dict[str, Taint], where: str) -> Taint:
+        func = node.func
+        args = [_any(self.expr(a, env, where)) for a in node.args]
+        kwargs = {k.arg: _any(self.expr(k.value, env, where)) for k in node.keywords}
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(
+            func, ast.Attribute) else None
+        if name in SINKS:
+            self._sink(node, name, env, where)
+        if name == "expect" and node.args:
+            self._comparison(node.args[0], env, where)
+        if (isinstance(func, ast.Attribute) and func.attr in SOURCES
+                and isinstance(func.value, ast.Name) and func.value.id == "nb"):
+            return True
+        if isinstance(func, ast.Name) and func.id in self.functions:
+            fn = self.functions[func.id]
+            params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)]
+            taints = list(args) + [False] * max(0, len(params) - len(args))
+            for key, value in kwargs.items():
+                if key in params:
+                    taints[params.index(key)] = value
+            return self.function(fn, tuple(taints[:len(params)]))
+        receiver = _any(self.expr(func.value, env, where)) if isinstance(func, ast.Attribute) else False
+        return receiver or any(args) or any(kwargs.values())
+
+    # -- sinks ----------------------------------------------------------------------------
+    def _sink(self, node: ast.Call, name: str, env: dict[str, Taint], where: str) -> None:
+        pos = SINKS[name]
+        expected = node.args[pos] if len(node.args) > pos else next(
+            (k.value for k in node.keywords if k.arg == "expected"), None)
+        if expected is not None and _any(self.expr(expected, env, where)):
+            self._report(node, where, f"the expected value of {name}() comes from a learner "
+                         "call: compute it in the grader from inputs the grader made")
+
+    def _comparison(self, test: ast.expr, env: dict[str, Taint], where: str) -> None:
+        for node in ast.walk(test):
+            if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq))
+                                                     for op in node.ops):
+                sides = [node.left, *node.comparators]
+                if all(_any(self.expr(s, env, where)) for s in sides):
+                    self._report(node, where, "both sides of == come from learner calls: "
+                                 "compare with a value the grader computed")
+
+    def _report(self, node: ast.AST, where: str, message: str) -> None:
+        line = getattr(node, "lineno", 0)
+        end = getattr(node, "end_lineno", line) or line
+        if any(PRAGMA in self.lines[i - 1] for i in range(line, end + 1) if 0 < i <= len(self.lines)):
+            return
+        self.findings.setdefault((line, message), Finding(self.path.name, line, where, message))
+
+
+def lint_file(path: Path) -> list[Finding]:
+    """Findings in one grader file (a file that does not parse yields none: collection reports
+    that)."""
+    source = path.read_text(encoding="utf-8")
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError:
+        return []
+    lint = _FileLint(path, tree, source.splitlines())
+    for fn in tree.body:
+        if isinstance(fn, ast.FunctionDef) and fn.name.startswith("test"):
+            lint.function(fn, tuple(False for _ in fn.args.args))
+    return sorted(lint.findings.values(), key=lambda f: (f.file, f.line))
+
+
+def lint_graders(graders: Path) -> list[Finding]:
+    """Findings in every ``test_*.py`` / ``*_test.py`` file of a graders folder."""
+    files = sorted({*graders.rglob("test_*.py"), *graders.rglob("*_test.py")})
+    return [f for path in files for f in lint_file(path)]
+
+
+__all__ = ["PRAGMA", "Finding", "lint_file", "lint_graders"]
