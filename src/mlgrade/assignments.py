@@ -12,21 +12,31 @@ A folder of assignments holds one sub-folder per assignment::
     DIR/month2/data/               optional files copied next to the learner's kernel
     DIR/month2/graders/            hidden graders, or DIR/../graders/month2/
     DIR/month2/solution.ipynb      reference solution, or DIR/../solutions/month2.ipynb
+
+An assignment that needs packages beyond mlgrade's core install declares them
+(``requires = ["torch"]``, import names, and ``extra = "deep"``, the mlgrade extra that brings
+them); :func:`require_packages` refuses it before any cell runs when the kernel's environment
+lacks one, with the command that installs them.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
+import subprocess
 import sys
 import sysconfig
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlgrade.errors import AssignmentInvalidError, UnknownAssignmentError
+from mlgrade._compat import tomllib
+from mlgrade.errors import AssignmentInvalidError, MissingPackagesError, UnknownAssignmentError
 
 ENV_ASSIGNMENTS = "MLGRADE_ASSIGNMENTS"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+PROBE_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,8 @@ class Assignment:
     graders: Path
     solution: Path | None
     data_dirs: tuple[Path, ...] = field(default=())
+    requires: tuple[str, ...] = field(default=())  # import names beyond the core install
+    extra: str | None = None  # the mlgrade extra that installs ``requires``
 
     @property
     def total_points(self) -> float:
@@ -154,6 +166,13 @@ def load_assignment(folder: Path) -> Assignment:
             f"{meta_path}: bad questions or limits entry ({exc}). Each question needs id and "
             "points; limits take cell_timeout, notebook_timeout, call_timeout in seconds."
         ) from None
+    requires = meta.get("requires", [])
+    extra = meta.get("extra")
+    if (not isinstance(requires, list) or not all(isinstance(r, str) and r.isidentifier() for r in requires)
+            or not (extra is None or (isinstance(extra, str) and extra.replace("-", "").isalnum()))):
+        raise AssignmentInvalidError(
+            f"{meta_path}: `requires` must be a list of import names (e.g. [\"torch\"]) and "
+            "`extra` the name of an mlgrade extra (e.g. \"deep\"). Fix the file.")
 
     starter = folder / str(meta.get("starter", f"{name}.ipynb"))
     graders = _first_existing(folder / "graders", folder.parent.parent / "graders" / name)
@@ -179,6 +198,8 @@ def load_assignment(folder: Path) -> Assignment:
         graders=graders,
         solution=solution,
         data_dirs=data_dirs,
+        requires=tuple(requires),
+        extra=extra,
     )
 
 
@@ -194,3 +215,53 @@ def get_assignment(root: Path, name: str) -> Assignment:
         known = [p.name for p in sorted(root.iterdir()) if (p / "assignment.toml").is_file()]
         raise UnknownAssignmentError(name, known)
     return load_assignment(folder)
+
+
+# -- packages an assignment needs in the kernel's environment ------------------------------------
+@functools.lru_cache(maxsize=64)
+def missing_modules(modules: tuple[str, ...], python: str) -> tuple[str, ...]:
+    """Which of ``modules`` the interpreter ``python`` cannot import (found, not imported:
+    nothing heavy such as torch is loaded). Asked in a subprocess of that interpreter, with the
+    kernel's isolation from user site-packages and ``PYTHONPATH``."""
+    if not modules:
+        return ()
+    probe = ("import importlib.util, json, sys\n"
+             "print(json.dumps([m for m in sys.argv[1:] if importlib.util.find_spec(m) is None]))")
+    try:
+        done = subprocess.run([python, "-I", "-c", probe, *modules], capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_S, check=False)
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return modules  # an interpreter that cannot answer cannot run the month either
+    return tuple(m for m in modules if m in found)
+
+
+def install_hint(assignment: Assignment, python: str | None = None) -> str:
+    """The command that installs what ``assignment`` needs (plus the CPU-only torch variant)."""
+    pip = "pip" if python in (None, sys.executable) else f"{python} -m pip"
+    if assignment.extra:
+        command = f'{pip} install "mlgrade[{assignment.extra}]"'
+    else:
+        command = f"{pip} install {' '.join(assignment.requires)}"
+    if "torch" in assignment.requires:
+        command += (f" (CPU-only torch, a much smaller download: {command} "
+                    f"--extra-index-url {TORCH_CPU_INDEX})")
+    return command
+
+
+def require_packages(assignment: Assignment, python: str | None = None) -> None:
+    """Refuse ``assignment`` before any cell runs when the kernel's interpreter (``python``,
+    default :func:`mlgrade.sandbox.kernel_python`) lacks a package it declares."""
+    if not assignment.requires:
+        return
+    if python is None:
+        from mlgrade.sandbox import kernel_python
+
+        python = kernel_python()
+    missing = missing_modules(assignment.requires, python)
+    if missing:
+        where = "" if python == sys.executable else f" ({python}, MLGRADE_KERNEL_PYTHON)"
+        raise MissingPackagesError(
+            f"{assignment.name} needs {', '.join(missing)}, missing from the kernel's "
+            f"environment{where}; nothing was run. Install: {install_hint(assignment, python)}. "
+            "`mlgrade doctor` shows what every month needs.")

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from mlgrade import __version__
-from mlgrade.commands import authoring, batch, learner, platforms
+from mlgrade.commands import authoring, batch, doctor, learner, platforms
 from mlgrade.commands._common import options, sub_app
 
 app = sub_app(
@@ -48,7 +48,7 @@ def main_options(
 
 # The command tree: learners (list, start, check), leads (grade, report, export, feedback),
 # authors (validate), platforms (classroom ..., gradescope ...).
-for module in (learner, batch, authoring, platforms):
+for module in (learner, batch, authoring, platforms, doctor):
     app.add_typer(module.app)
 
 

@@ -32,9 +32,13 @@ class UsageError(MlgradeError):
 
 class UnknownAssignmentError(UsageError):
     def __init__(self, name: str, known: list[str]) -> None:
+        import difflib
+
         listing = ", ".join(known) if known else "none found"
+        close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+        guess = f"did you mean {close[0]!r}? " if close else ""
         super().__init__(
-            f"unknown assignment {name!r} (available: {listing}). "
+            f"unknown assignment {name!r}; {guess}(available: {listing}). "
             "Run `mlgrade list` to see assignments."
         )
         self.name = name
@@ -64,6 +68,10 @@ class KernelStartError(EnvironmentProblem):
 
 class SandboxUnavailableError(EnvironmentProblem):
     pass
+
+
+class MissingPackagesError(EnvironmentProblem):
+    """An assignment needs packages that the kernel's environment lacks (an install away)."""
 
 
 class CanaryFailed(SandboxUnavailableError):

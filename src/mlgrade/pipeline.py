@@ -25,15 +25,17 @@ import nbformat
 from nbformat import NotebookNode
 
 from mlgrade import __version__
-from mlgrade.assignments import Assignment
+from mlgrade.assignments import Assignment, require_packages
 from mlgrade.bridge.dispatch import KernelDispatcher
 from mlgrade.config import Settings
 from mlgrade.errors import NotebookInputError, SandboxUnavailableError
 from mlgrade.execute import run_notebook
+from mlgrade.fsutil import open_atomic
 from mlgrade.kernel import KernelSession
 from mlgrade.notebook import read_notebook
 from mlgrade.results import Execution, GradeResult, SubmissionStatus
 from mlgrade.sandbox import UNISOLATED_NOTICE, Sandbox, choose_sandbox
+from mlgrade.sandbox.gpu import describe_kernel
 from mlgrade.score import score
 
 if TYPE_CHECKING:
@@ -145,6 +147,7 @@ def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,
         )
     observer("read")
     nb, _raw = read_notebook(path)
+    require_packages(assignment)  # a month whose packages are missing: exit 3 before any cell
     sandbox = sandbox or choose_sandbox(settings)
     protect = getattr(sandbox, "protect", None)
     if protect is not None:  # the kernel must not see this assignment's graders
@@ -159,22 +162,16 @@ def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,
     )
     if sandbox.tier == "none":
         result = dataclasses.replace(result, notices=(UNISOLATED_NOTICE, *result.notices))
+    device, notes = describe_kernel(sandbox, settings)  # the GPU it got; memory limit on GPU boxes
+    result = dataclasses.replace(result, device=device, notices=(*result.notices, *notes))
     if save_executed is not None:
         write_notebook_atomic(nb, save_executed)
     return Checked(result, graders.grader_errors)
 
 
 def write_notebook_atomic(nb: NotebookNode, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            nbformat.write(nb, handle)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with open_atomic(dest, "w", encoding="utf-8") as handle:  # the usual mode, not 0600
+        nbformat.write(nb, handle)
 
 
 __all__ = ["Checked", "SubmissionStatus", "check_notebook", "grade_in_kernel", "job_folder"]

@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from typing import Any
+
+from mlgrade._compat import StrEnum
 
 SCHEMA_VERSION = "1.0"
 
@@ -82,6 +83,7 @@ class GradeResult:
     grader_version: str
     reason: str | None = None  # why the submission errored, if it did
     notices: tuple[str, ...] = field(default=())
+    device: str = "none"  # the GPU(s) the sandbox gave the kernel ("GPU visible to the kernel")
 
     @property
     def score(self) -> float:

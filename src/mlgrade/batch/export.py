@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from enum import StrEnum
 from typing import Any
 
+from mlgrade._compat import StrEnum
 from mlgrade.batch.gradebook import Gradebook
 from mlgrade.render.common import fmt_points
 

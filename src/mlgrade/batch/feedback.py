@@ -4,10 +4,10 @@ it says exactly what the learner's own ``mlgrade check`` says (Markdown and HTML
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from mlgrade._compat import StrEnum
 from mlgrade.batch.gradebook import Gradebook
 from mlgrade.errors import UsageError
 from mlgrade.fsutil import write_text_atomic

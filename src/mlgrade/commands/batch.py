@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mlgrade._compat import StrEnum
 from mlgrade.batch.export import ExportFormat
 from mlgrade.batch.feedback import FeedbackFormat
 from mlgrade.batch.gradebook import DEFAULT_GRADEBOOK

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from mlgrade.assignments import get_assignment, list_assignments
 from mlgrade.commands._common import assignments_root, err, handles_errors, options, sub_app
 from mlgrade.config import resolve_settings
 from mlgrade.errors import ExitCode, UsageError
+from mlgrade.fsutil import copy_file_atomic
 from mlgrade.render import Format
 
 app = sub_app()
@@ -55,11 +55,7 @@ def start(
     if target.exists() and not force:
         raise UsageError(f"{target} already exists; your work is kept. Use --force to overwrite it, "
                          "or --dest to write elsewhere.")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    shutil.copyfile(a.starter, tmp)
-    os.replace(tmp, target)
+    copy_file_atomic(a.starter, target)  # the learner's file: the usual mode, not 0600
     for data in a.data_dirs:
         shutil.copytree(data, target.parent / data.name, dirs_exist_ok=True)
     err.print(f"wrote {target}. Open it in Jupyter, then run `mlgrade check {a.name}`.")

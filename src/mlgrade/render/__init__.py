@@ -9,8 +9,8 @@ without a golden file fails. ``docs/platforms.md`` describes each platform forma
 from __future__ import annotations
 
 from collections.abc import Callable
-from enum import StrEnum
 
+from mlgrade._compat import StrEnum
 from mlgrade.results import GradeResult
 
 

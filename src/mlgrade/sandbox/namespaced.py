@@ -5,7 +5,9 @@ links) and the Python prefixes bound read-only, ``/proc`` of a new pid namespace
 ``/dev``, an empty ``/tmp``, the job folder read-write and the connection folder (ipc
 sockets) at their real paths. ``<prefix>/share/mlgrade`` (installed graders) is covered by an
 empty tmpfs. Nothing else of the host exists: not the repository, not the solutions, not the
-gradebook, not other submissions.
+gradebook, not other submissions. ``/etc/passwd`` and ``/etc/group`` are generated files that
+know the kernel's uid (so ``pwd`` and ``getpass`` resolve it); with NVIDIA devices present,
+the devices and the driver's files are bound in too (:func:`mlgrade.sandbox.gpu.gpu_binds`).
 
 Process chain (one process group, so the watchdog's SIGINT reaches the kernel)::
 
@@ -25,15 +27,17 @@ import sys
 from pathlib import Path
 
 from mlgrade.config import Settings
+from mlgrade.fsutil import write_text_atomic
 from mlgrade.sandbox import (
     KernelLaunch,
     ipykernel_argv,
     kernel_python,
     launcher_argv,
-    limit_options,
 )
 from mlgrade.sandbox.canary import PROMISES, Canary
+from mlgrade.sandbox.gpu import gpu_binds
 from mlgrade.sandbox.process import ProcessSandbox
+from mlgrade.sandbox.slots import kernel_user, passwd_files
 
 NAMESPACES = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
               "--unshare-cgroup-try", "--die-with-parent", "--hostname", "mlgrade"]
@@ -134,12 +138,28 @@ class NamespacedSandbox(ProcessSandbox):
         promises = set(PROMISES) - ({"not_root"} if not _as_root() else set())
         return Canary(frozenset(promises), tuple(self._hidden()))
 
+    def identity_files(self, job_dir: Path) -> list[str]:
+        """Generated ``/etc/passwd`` and ``/etc/group`` (root-owned, beside the job folder,
+        out of the kernel's reach) bound over the host's, naming the kernel's uid."""
+        uid = self.uid if self.uid is not None else os.getuid()
+        gid = uid if self.uid is not None else os.getgid()
+        passwd, group = passwd_files(uid, gid, kernel_user(self.uid), job_dir)
+        folder = job_dir.parent / "etc"
+        folder.mkdir(mode=0o755, exist_ok=True)
+        args: list[str] = []
+        for name, text in (("passwd", passwd), ("group", group)):
+            write_text_atomic(folder / name, text, file_mode=0o644)
+            args += ["--ro-bind", str(folder / name), f"/etc/{name}"]
+        return args
+
     def bwrap_args(self, job_dir: Path, conn: Path) -> list[str]:
         args = [shutil.which("bwrap") or "bwrap", *NAMESPACES]
         args += ROOT_CAPS if _as_root() else ["--unshare-user"]
-        args += system_binds()
+        args += system_binds() + self.identity_files(job_dir)
         args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
                  "--perms", "1777", "--tmpfs", "/tmp"]
+        if self.gpu:  # after --dev: the device nodes and driver files CUDA needs
+            args += gpu_binds("/", ("/usr", "/etc", *[b for b in system_binds() if b.startswith("/")]))
         prefixes = python_prefixes()
         made = {"/", "/tmp", "/usr", "/etc"}
 
@@ -175,7 +195,7 @@ class NamespacedSandbox(ProcessSandbox):
         if conn is None:  # not root: no uid switch, the connection folder is ours
             conn = job_dir.parent / "conn"
             conn.mkdir(mode=0o700, exist_ok=True)
-        inner = launcher_argv(*limit_options(settings, self.file_size_mb), *options,
+        inner = launcher_argv(*self._limits(settings), *options,
                               "--unset", "JPY_PARENT_PID", "--sigint", "dfl")
         argv = (launcher_argv("--sigint", "ign") + self.bwrap_args(job_dir, conn)
                 + inner + ipykernel_argv())

@@ -6,6 +6,7 @@ import os
 import secrets
 import stat
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from mlgrade import launch as _launch_module
@@ -23,13 +24,16 @@ from mlgrade.sandbox import (
 )
 from mlgrade.sandbox.canary import Canary
 from mlgrade.sandbox.cgroup import CgroupJob, CgroupPlan, cgroup_plan
+from mlgrade.sandbox.gpu import MemoryLimit, gpu_names, gpu_present, memory_limit
 from mlgrade.sandbox.slots import (
     SlotLease,
+    identity_env,
     kill_until_gone,
     pids_of_uid,
     pids_with_token,
     tasks_of_uid,
 )
+from mlgrade.sandbox.tree import chown_tree
 
 # run with ``python -I -S -c``: importable nowhere inside a namespaced sandbox, by design
 LAUNCH_SOURCE = Path(_launch_module.__file__).read_text(encoding="utf-8")
@@ -57,10 +61,8 @@ def can_switch_uid() -> bool:
 
 
 def _chown_tree(root: Path, uid: int) -> None:
-    os.chown(root, uid, uid)
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+    # iterative and link-safe: after a restart the job folder holds whatever the learner made
+    chown_tree(root, uid, uid)
 
 
 class ProcessSandbox:
@@ -86,6 +88,18 @@ class ProcessSandbox:
         self._lease = SlotLease(slot) if self._switches_uid() else None
         self._token: str | None = None
         self._protected: list[str] = []
+        # NVIDIA devices here: the kernel gets them, and no RLIMIT_AS (see sandbox/gpu.py)
+        self.gpu = sys.platform.startswith("linux") and gpu_present()
+        self.device = ", ".join(gpu_names()) if self.gpu else "none"
+
+    def memory_limit(self, settings: Settings) -> MemoryLimit:
+        """How this sandbox limits the kernel's memory for ``settings.memory_mb``."""
+        return memory_limit(settings.memory_mb, gpu=self.gpu, cgroup=self.cgroup is not None)
+
+    def _limits(self, settings: Settings) -> list[str]:
+        """The launcher's rlimit options, RLIMIT_AS only where :meth:`memory_limit` says."""
+        rlimit_as = self.memory_limit(settings).rlimit_as_mb
+        return limit_options(replace(settings, memory_mb=rlimit_as), self.file_size_mb)
 
     def _switches_uid(self) -> bool:
         return can_switch_uid()
@@ -118,6 +132,7 @@ class ProcessSandbox:
         conn: Path | None = None
         if self._lease is not None:
             uid = self._lease.acquire()
+            env.update(identity_env(uid, job_dir))
             base = job_dir.parent
             os.chmod(base, 0o711)  # the kernel may traverse to its folders, not list them
             conn = base / "conn"
@@ -126,7 +141,9 @@ class ProcessSandbox:
             os.chown(conn, uid, uid)
             options = ["--nproc", str(self.processes), "--uid", str(uid), "--gid", str(uid),
                        "--own", "{connection_file}"]
-        elif sys.platform.startswith("linux") and os.geteuid() != 0:
+        else:
+            env.update(identity_env(None, job_dir))
+        if self._lease is None and sys.platform.startswith("linux") and os.geteuid() != 0:
             # RLIMIT_NPROC counts every thread of the user, so leave room for the desktop
             # session and bound what the kernel may add on top
             current = tasks_of_uid(os.getuid())
@@ -144,7 +161,8 @@ class ProcessSandbox:
             self._cgroup_job = None
         job = CgroupJob(self.cgroup, self.slot)
         try:
-            job.create(memory_mb=settings.memory_mb or None, pids_max=self.processes)
+            job.create(memory_mb=self.memory_limit(settings).cgroup_mb or None,
+                       pids_max=self.processes)
         except OSError as exc:
             raise SandboxUnavailableError(
                 f"could not create the kernel's cgroup {job.name} ({exc}); nothing was graded. "
@@ -159,8 +177,7 @@ class ProcessSandbox:
 
     def launch(self, job_dir: Path, run_dir: Path, settings: Settings) -> KernelLaunch:
         env, options, conn = self._prepare(job_dir)
-        limits = limit_options(settings, self.file_size_mb)
-        argv = launcher_argv(*limits, *options, "--sigint", "dfl") + ipykernel_argv()
+        argv = launcher_argv(*self._limits(settings), *options, "--sigint", "dfl") + ipykernel_argv()
         return KernelLaunch(argv=self._contain(argv, settings), env=env, conn_dir=conn, canary=self.canary())
 
     # -- after each kernel -----------------------------------------------------------------
@@ -191,8 +208,17 @@ class NoSandbox:
 
     tier = "none"
 
+    def __init__(self) -> None:
+        self.gpu = sys.platform.startswith("linux") and gpu_present()
+        self.device = ", ".join(gpu_names()) if self.gpu else "none"
+
+    def memory_limit(self, settings: Settings) -> MemoryLimit:
+        """No limits in this tier."""
+        return MemoryLimit(0, 0, "--isolation none")
+
     def launch(self, job_dir: Path, run_dir: Path, settings: Settings) -> KernelLaunch:
         (job_dir / ".tmp").mkdir(exist_ok=True)
         env = dict(os.environ)
         env.update(kernel_env(job_dir))
+        env.update(identity_env(None, job_dir))
         return KernelLaunch(argv=ipykernel_argv(), env=env)

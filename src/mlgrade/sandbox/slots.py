@@ -182,3 +182,41 @@ class SlotLease:
         handle, self._handle = self._handle, None
         if handle is not None:
             handle.close()
+
+
+# -- who the kernel is --------------------------------------------------------------------------
+SLOT_USER = "learner"  # the name of every slot uid inside the sandbox
+
+
+def kernel_user(uid: int | None) -> str:
+    """The name the kernel runs under: ``learner`` for a slot uid (which the host's passwd does
+    not know), else this process's own user."""
+    if uid is not None:
+        return SLOT_USER
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return os.environ.get("USER") or SLOT_USER
+
+
+def identity_env(uid: int | None, home: Path) -> dict[str, str]:
+    """USER, LOGNAME and HOME for the kernel, so ``getpass.getuser()`` (torch reaches it while
+    building an optimiser) never has to look the uid up and fail."""
+    name = kernel_user(uid)
+    return {"USER": name, "LOGNAME": name, "HOME": str(home)}
+
+
+def passwd_files(uid: int, gid: int, name: str, home: Path) -> tuple[str, str]:
+    """``/etc/passwd`` and ``/etc/group`` for the namespaced box: root, the kernel's user and
+    nobody, so ``pwd.getpwuid(os.getuid())`` resolves inside the box."""
+    users = ["root:x:0:0:root:/root:/usr/sbin/nologin"]
+    groups = ["root:x:0:"]
+    if uid != 0:
+        users.append(f"{name}:x:{uid}:{gid}:mlgrade kernel:{home}:/usr/sbin/nologin")
+    if gid != 0:
+        groups.append(f"{name}:x:{gid}:")
+    users.append("nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin")
+    groups.append("nogroup:x:65534:")
+    return "\n".join(users) + "\n", "\n".join(groups) + "\n"
