@@ -125,3 +125,90 @@ def test_size_cap_applies_before_parsing() -> None:
 def test_b64_npy_in_a_document_is_checked() -> None:
     doc = {"t": "ndarray", "npy": base64.b64encode(_npy(np.arange(3))).decode()}
     np.testing.assert_array_equal(decode_value(doc, CAP), np.arange(3))
+
+
+def test_stdlib_containers_are_sent_by_content() -> None:
+    import collections
+
+    point = collections.namedtuple("point", "x y")
+    cases = [
+        (collections.defaultdict(list, a=[1]), {"a": [1]}),
+        (collections.OrderedDict(b=2, a=1), {"b": 2, "a": 1}),
+        (collections.Counter("abca"), {"a": 2, "b": 1, "c": 1}),
+        (collections.UserDict(k=1.5), {"k": 1.5}),
+        (collections.ChainMap({"a": 1}, {"b": 2}), {"a": 1, "b": 2}),
+        (point(1, 2), (1, 2)),
+        (collections.UserList([1, 2]), [1, 2]),
+        (collections.deque([3, 4]), [3, 4]),
+        (collections.UserString("hi"), "hi"),
+    ]
+    for value, plain in cases:
+        out = roundtrip(value)
+        assert out == plain and type(out) is type(plain), (value, out)
+    assert list(roundtrip(collections.OrderedDict(b=2, a=1))) == ["b", "a"]  # order kept
+
+
+def test_learner_subclasses_of_containers_stay_unsupported() -> None:
+    class Mine(dict):
+        pass
+
+    class Row(tuple):  # not a namedtuple: no _fields
+        pass
+
+    for value in (Mine(a=1), Row((1, 2))):
+        with pytest.raises(Unsupported):
+            encode(value)
+
+
+def test_frame_with_a_column_of_unsupported_type_stays_readable() -> None:
+    from mlgrade.bridge.codec import UnsupportedValue
+
+    frame = pd.DataFrame({"x": [0.5, 2.0, 3.0], "name": ["a", "b", "c"]})
+    frame["bin"] = pd.cut(frame["x"], [0, 1, 4])  # Categorical of Interval
+    frame["month"] = pd.period_range("2024-01", periods=3, freq="M")
+    frame["obj"] = [object(), object(), object()]
+    out = roundtrip(frame)
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == list(frame.columns)
+    assert out["x"].tolist() == [0.5, 2.0, 3.0] and out["name"].tolist() == ["a", "b", "c"]
+    assert out["bin"].tolist() == [UnsupportedValue("pandas.Interval")] * 3
+    assert out["month"][0] == UnsupportedValue("pandas.Period")
+    assert out["obj"][0].type == "builtins.object" and out["obj"][0] != "builtins.object"
+    indexed = roundtrip(frame[["x", "bin"]].set_index("bin"))
+    assert indexed["x"].tolist() == [0.5, 2.0, 3.0]
+    with pytest.raises(Unsupported):  # the value asked for itself is still refused
+        encode(frame["bin"])
+
+
+@pytest.mark.parametrize("column", [
+    {"t": "unsupported", "type": "x", "len": -1},
+    {"t": "unsupported", "type": "x", "len": 10**9},
+    {"t": "unsupported", "type": "x", "len": True},
+    {"t": "unsupported", "type": 3, "len": 1},
+    {"t": "unsupported", "type": "x", "len": 1, "extra": 1},
+])
+def test_unsupported_column_markers_are_read_strictly(column: dict[str, object]) -> None:
+    doc = {"t": "dataframe", "columns": [{"t": "str", "v": "c"}], "data": [column],
+           "index": {"t": "list", "items": [{"t": "int", "v": 0}]}}
+    with pytest.raises(DecodeError):
+        decode_value(doc, CAP)
+    with pytest.raises(DecodeError):  # never a value of its own, outside a frame
+        decode_value({"t": "unsupported", "type": "x", "len": 1}, CAP)
+
+
+def test_strict_json_caps_the_number_of_values_before_building_them() -> None:
+    import tracemalloc
+
+    flat = "[" + "0," * 2_000_000 + "0]"  # 4 MB of text, two million values
+    nested = '{"a":' * 50 + "1" + "}" * 50
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecodeError, match="more than"):
+            strict_json(flat, 64 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # refused from the text: no list of two million was built
+    assert strict_json("[" + "0," * 998 + "0]", CAP, max_values=1000) == [0] * 999
+    with pytest.raises(DecodeError):
+        strict_json("[" + "0," * 1000 + "0]", CAP, max_values=1000)
+    assert strict_json(nested, CAP) is not None

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,23 @@ import numpy as np
 
 ALLOWED_KINDS = "biufcUSMm"  # bool, ints, floats, complex, str/bytes, datetime/timedelta
 MAX_DEPTH = 40
+MAX_VALUES = 1_000_000  # JSON values in one answer (containers, items, keys' values)
 
 
 class DecodeError(ValueError):
     """The kernel's answer is not valid plain data; the test fails closed."""
+
+
+@dataclass(frozen=True)
+class UnsupportedValue:
+    """Stands for each value of a DataFrame column whose type has no encoding (a pandas
+    ``Interval`` column, say): the frame stays readable for its other columns, and this
+    column compares equal to no real data."""
+
+    type: str
+
+    def __repr__(self) -> str:
+        return f"<unsupported {self.type}>"
 
 
 def _reject_constant(name: str) -> Any:
@@ -41,10 +55,23 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def strict_json(text: str | bytes, max_bytes: int) -> Any:
-    """Parse JSON strictly: size cap, no NaN/Infinity, no duplicate keys, bounded depth."""
+def _token_bound(text: str | bytes) -> int:
+    """An upper bound on the values ``json.loads`` would build: each one is a container or
+    follows a comma (characters inside strings count too, so the bound only errs strict)."""
+    if isinstance(text, bytes):
+        return text.count(b"{") + text.count(b"[") + text.count(b",") + 1
+    return text.count("{") + text.count("[") + text.count(",") + 1
+
+
+def strict_json(text: str | bytes, max_bytes: int, max_values: int = MAX_VALUES) -> Any:
+    """Parse JSON strictly: size cap, no NaN/Infinity, no duplicate keys, bounded depth, and
+    at most ``max_values`` values, checked before the parser builds any of them (64 MB of
+    ``[0,0,...]`` would otherwise become 30 million objects)."""
     if len(text) > max_bytes:
         raise DecodeError(f"answer is {len(text)} bytes, over the {max_bytes}-byte cap")
+    if _token_bound(text) > max_values:
+        raise DecodeError(f"answer holds more than {max_values} values; return an array "
+                          "(it travels as binary) rather than a long list")
     try:
         return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
     except RecursionError:
@@ -165,6 +192,20 @@ def decode_value(doc: Any, max_bytes: int, depth: int = 0) -> Any:
         raise DecodeError(f"malformed value ({type(exc).__name__})") from None
 
 
+def _decode_column(doc: Any, max_bytes: int, depth: int) -> Any:
+    """A DataFrame column or index: a value, or ``{"t": "unsupported", "type", "len"}``."""
+    if isinstance(doc, dict) and doc.get("t") == "unsupported":
+        if set(doc) != {"t", "type", "len"}:
+            raise DecodeError("malformed unsupported column")
+        kind, length = _field(doc, "type", str), _field(doc, "len", int)
+        if isinstance(length, bool) or not 0 <= length <= MAX_VALUES or len(kind) > 200:
+            raise DecodeError("malformed unsupported column")
+        column = np.empty(length, dtype=object)
+        column.fill(UnsupportedValue(kind))
+        return column
+    return _decode(doc, max_bytes, depth)
+
+
 def _decode(doc: Any, max_bytes: int, depth: int = 0) -> Any:
     if depth > MAX_DEPTH:
         raise DecodeError("value is nested too deeply")
@@ -220,8 +261,8 @@ def _decode(doc: Any, max_bytes: int, depth: int = 0) -> Any:
         import pandas as pd
 
         columns = [_decode(c, max_bytes, sub) for c in _field(doc, "columns", list)]
-        data = [_decode(c, max_bytes, sub) for c in _field(doc, "data", list)]
-        index = _decode(doc.get("index"), max_bytes, sub)
+        data = [_decode_column(c, max_bytes, sub) for c in _field(doc, "data", list)]
+        index = _decode_column(doc.get("index"), max_bytes, sub)
         if not all(isinstance(v, (list, np.ndarray)) for v in [index, *data]):
             raise DecodeError("inconsistent DataFrame")
         if len(columns) != len(data) or any(len(col) != len(index) for col in data):
