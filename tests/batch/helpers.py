@@ -75,3 +75,62 @@ def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("MLGRADE_GRADEBOOK", "MLGRADE_SEED", "MLGRADE_ISOLATION"):
         monkeypatch.delenv(name, raising=False)
     os.environ.setdefault("COLUMNS", "200")
+
+
+# Copy detection: the reference solution with every local name changed and the comments and
+# docstrings rewritten (a copy that was disguised), and an independent solution (not a copy).
+RENAMES = {"total": "acc", "residual": "err_vec", "grad": "g_est", "step": "bump", "out": "res",
+           "pos": "mask", "ez": "exp_neg", "X_demo": "Xs", "y_demo": "ys", "w0": "w_start",
+           "loss": "objective", "rng": "gen", "e": "expd"}
+
+UNRELATED_CELLS = {
+    "prediction =": "weights = np.array([0.5, 0.3, 0.2])\nfeatures = np.array([1.0, 2.0, 3.0])\n"
+                    "prediction = sum(wi * fi for wi, fi in zip(weights.tolist(), "
+                    "features.tolist()))\n",
+    "def dot_product": "def dot_product(a, b):\n    n = len(a)\n    if n != len(b):\n"
+                       "        raise ValueError('length mismatch')\n    s = 0.0\n    i = 0\n"
+                       "    while i < n:\n        s = s + a[i] * b[i]\n        i += 1\n"
+                       "    return float(s)\n",
+    "def mse_gradient": "def mse_gradient(X, y, w):\n    X = np.array(X, dtype=float)\n"
+                        "    preds = X.dot(np.array(w, dtype=float))\n    n = X.shape[0]\n"
+                        "    return 2 * X.T.dot(preds - np.array(y, dtype=float)) / n\n",
+    "def gradient_descent": "def gradient_descent(X, y, lr, n_steps):\n    X = np.array(X, float)\n"
+                            "    w = np.zeros(X.shape[1])\n    done = 0\n    while done < n_steps:\n"
+                            "        w -= lr * mse_gradient(X, y, w)\n        done += 1\n"
+                            "    return w\n",
+    "def numerical_gradient": "def numerical_gradient(f, w, eps=1e-6):\n    w = np.array(w, float)\n"
+                              "    basis = np.eye(len(w)) * eps\n"
+                              "    return np.array([(f(w + d) - f(w - d)) / (2 * eps) "
+                              "for d in basis])\n",
+    "def bayes_posterior": "def bayes_posterior(prior, sensitivity, specificity):\n"
+                           "    tp = prior * sensitivity\n"
+                           "    fp = (1 - prior) * (1 - specificity)\n    return tp / (tp + fp)\n",
+    "def sigmoid": "def sigmoid(z):\n    z = np.asarray(z, dtype=float)\n"
+                   "    return np.exp(-np.logaddexp(0.0, -z))\n",
+    "def softmax": "def softmax(z):\n    z = np.asarray(z, dtype=float)\n    shifted = z - z.max()\n"
+                   "    ex = np.exp(shifted)\n    return ex / np.sum(ex)\n",
+}
+
+
+def renamed_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``nb`` with local names renamed, comments dropped and docstrings reworded."""
+    import re
+
+    out = nbformat.reads(nbformat.writes(nb), as_version=4)
+    for cell in out.cells:
+        if cell.cell_type != "code":
+            continue
+        src = re.sub(r"#[^\n]*", "", cell.source)
+        src = re.sub(r'"""[^"]*"""', '"""My own words."""', src)
+        for old, new in RENAMES.items():
+            src = re.sub(rf"\b{old}\b", new, src)
+        cell.source = src
+    return out
+
+
+def unrelated_solution() -> nbformat.NotebookNode:
+    """A month-2 solution written independently of the reference."""
+    nb = solution("month2")
+    for marker, source in UNRELATED_CELLS.items():
+        nb = replace_cell(nb, marker, source)
+    return nb

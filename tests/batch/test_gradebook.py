@@ -15,7 +15,7 @@ from mlgrade.batch.export import ExportFormat
 from mlgrade.batch.export import render as export
 from mlgrade.batch.feedback import result_from_dict
 from mlgrade.batch.gradebook import MIGRATIONS, Gradebook, open_existing
-from mlgrade.batch.report import build_reports, histogram
+from mlgrade.batch.report import bin_label, build_reports, histogram
 from mlgrade.errors import GradebookError, UsageError
 from mlgrade.render import html
 
@@ -51,7 +51,9 @@ def test_an_old_gradebook_is_upgraded_in_place(tmp_path: Path,
     Gradebook(db).close()
     monkeypatch.setattr(gb_module, "MIGRATIONS", MIGRATIONS)
     with Gradebook(db) as book:
-        assert book.migrations() == ["0001_initial", "0002_submission_problem"]
+        assert book.migrations() == [name for name, _ in MIGRATIONS]
+        assert book.migrations()[2:] == ["0003_adjustments", "0004_due_dates",
+                                         "0005_code_fingerprints", "0006_assignment_seeds"]
         record(book, "ann", result((1, 2)), problem="timeout")
         assert book.submissions()[0].problem == "timeout"
 
@@ -93,14 +95,19 @@ def test_export_csv_one_row_per_learner_with_detail_columns(tmp_path: Path) -> N
         record(book, "bob", result((1, 0)))
         record(book, "=cmd", result((0, 2)))
         record(book, "ann", result((0, 0), status="errored", reason="boom"))
+        head = "learner,m,m:max,m:percent,m:status,m:late,m:original,m:adjusted"
         assert export(book, ExportFormat.CSV) == (
-            "learner,m,m:status\n'=cmd,2,graded\nann,0,errored\nbob,1,graded\n")
+            f"{head}\n'=cmd,2,3,66.7,graded,,2,\nann,0,3,0,errored,,0,\n"
+            "bob,1,3,33.3,graded,,1,\n")
         detail = export(book, ExportFormat.CSV, detail=True).splitlines()
-        assert detail[0] == "learner,m,m:status,m:test_a,m:test_b"
-        assert detail[3] == "bob,1,graded,1,0"
+        assert detail[0] == f"{head},m:test_a,m:test_b"
+        assert detail[3] == "bob,1,3,33.3,graded,,1,,1,0"
         rows = json.loads(export(book, ExportFormat.JSON, detail=True))
-        assert rows[2] == {"learner": "bob", "m": 1.0, "m:status": "graded", "m:test_a": 1.0,
-                           "m:test_b": 0.0}
+        assert rows[2] == {"learner": "bob", "m": 1.0, "m:max": 3.0, "m:percent": 33.3,
+                           "m:status": "graded", "m:late": "", "m:original": 1.0,
+                           "m:adjusted": None, "m:test_a": 1.0, "m:test_b": 0.0}
+        excel = export(book, ExportFormat.CSV, bom=True)
+        assert excel.startswith("\ufefflearner,") and excel.endswith("\r\n")
 
 
 def test_report_orders_tests_hardest_first_and_lists_problems(tmp_path: Path) -> None:
@@ -121,10 +128,14 @@ def test_report_orders_tests_hardest_first_and_lists_problems(tmp_path: Path) ->
             build_reports(book, "m2")
 
 
-def test_histogram_bins_cover_zero_to_max_inclusive() -> None:
-    bins = histogram([0.0, 1.4, 1.5, 15.0, 14.9], 15.0)
-    assert len(bins) == 10 and bins[0] == (0.0, 1.5, 2) and bins[1][2] == 1
-    assert bins[-1] == (13.5, 15.0, 2)
+def test_histogram_has_integer_bins_and_a_full_marks_bin() -> None:
+    bins = histogram([0.0, 0.5, 1.0, 1.5, 15.0, 14.9], 15.0)
+    assert len(bins) == 16 and bins[0] == (0.0, 1.0, 2) and bins[1] == (1.0, 2.0, 2)
+    assert bins[14] == (14.0, 15.0, 1) and bins[-1] == (15.0, 15.0, 1)  # full marks alone
+    assert [bin_label(lo, hi) for lo, hi, _ in bins][-3:] == ["13", "14", "15"]
+    wide = histogram([0.0, 39.0, 40.0, 99.0, 100.0], 100.0)
+    assert len(wide) == 21 and wide[0] == (0.0, 5.0, 1) and wide[7] == (35.0, 40.0, 1)
+    assert bin_label(*wide[8][:2]) == "40-44" and wide[-1] == (100.0, 100.0, 1)
 
 
 def test_html_page_is_escaped_and_self_contained() -> None:

@@ -3,14 +3,16 @@ it says exactly what the learner's own ``mlgrade check`` says (Markdown and HTML
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mlgrade._compat import StrEnum
 from mlgrade.batch.gradebook import Gradebook
+from mlgrade.batch.marks import Mark, marks
 from mlgrade.errors import UsageError
 from mlgrade.fsutil import write_text_atomic
+from mlgrade.render.common import fmt_points
 from mlgrade.results import (
     CellError,
     Execution,
@@ -70,18 +72,53 @@ class Written:
     paths: tuple[Path, ...]
 
 
+def with_mark(result: GradeResult, mark: Mark) -> GradeResult:
+    """The learner's result with the lead's adjustments and lateness written in: an adjusted
+    test shows the points that count and why; a total adjustment, a late submission and a
+    penalty are notices. Unadjusted, on-time work is returned unchanged (the same report as
+    the learner's own ``mlgrade check``)."""
+    notes: list[str] = []
+    by_test = {a.test_id: a for a in mark.adjustments if a.test_id is not None}
+    tests = []
+    for t in result.tests:
+        adj = by_test.get(t.id)
+        if adj is None:
+            tests.append(t)
+            continue
+        line = (f"Adjusted by {adj.made_by} on {adj.made_at[:10]}: {fmt_points(adj.points)} of "
+                f"{fmt_points(t.points)} point(s) (graders gave {fmt_points(t.earned)}). "
+                f"Reason: {adj.reason}")
+        tests.append(replace(t, earned=min(max(adj.points, 0.0), t.points),
+                             feedback=f"{t.feedback}\n{line}" if t.feedback else line))
+    for adj in mark.adjustments:
+        if adj.test_id is None:
+            notes.append(f"Your lead set this assignment's score to {fmt_points(adj.points)} / "
+                         f"{fmt_points(mark.max_score)} (graders and adjustments gave "
+                         f"{fmt_points(sum(t.earned for t in tests))}); by {adj.made_by} on "
+                         f"{adj.made_at[:10]}. Reason: {adj.reason}")
+    if mark.late.late:
+        notes.append(f"Submitted {mark.submitted_at}, {mark.late.days} day(s) after the due date."
+                     + (f" Late penalty: {fmt_points(mark.late.penalty)} point(s); the score "
+                        f"that counts is {fmt_points(mark.final)} / {fmt_points(mark.max_score)}."
+                        if mark.late.penalty else ""))
+    if not notes and not by_test:
+        return result
+    return replace(result, tests=tuple(tests), notices=(*result.notices, *notes))
+
+
 def write_feedback(gradebook: Gradebook, assignment: str, out: Path,
                    formats: tuple[FeedbackFormat, ...]) -> list[Written]:
     """Write ``OUT/LEARNER.md`` and/or ``OUT/LEARNER.html`` for every learner of
     ``assignment``; each file appears whole or not at all."""
     subs = gradebook.submissions(assignment)
+    by_learner = {m.learner: m for m in marks(gradebook, assignment)}
     if not subs:
         known = ", ".join(gradebook.assignments()) or "none yet"
         raise UsageError(f"the gradebook {gradebook.path} has no submissions for {assignment!r} "
                          f"(it has: {known}). Run `mlgrade grade {assignment} FOLDER` first.")
     written = []
     for sub in subs:
-        result = result_from_dict(sub.result)
+        result = with_mark(result_from_dict(sub.result), by_learner[sub.learner])
         paths = []
         for fmt in formats:
             # learner ids are cleaned at discovery: safe as file names

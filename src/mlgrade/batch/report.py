@@ -1,28 +1,41 @@
 """Report stage: what a lead needs to see about one assignment across the group.
 
-Score distribution, per-test pass rates from hardest to easiest (what to re-teach), the
-submissions that errored or timed out with their reasons, and the slowest submissions.
+Score distribution (integer bins, of the scores that count: after adjustments and any late
+penalty), per-test pass rates from hardest to easiest with question ids (what to re-teach), the
+submissions that errored or timed out with the cell and reason, late submissions, the lead's
+adjustments, copied-submission flags, learner folders with ignored notebooks, and the slowest
+submissions. The PNG (``--plot``) and the HTML dashboard (:mod:`mlgrade.batch.dashboard`) draw
+from the same :class:`AssignmentReport`.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import statistics
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgrade.batch.gradebook import Gradebook
+from mlgrade.batch.gradebook import Gradebook, Recorded
+from mlgrade.batch.marks import Mark, marks
+from mlgrade.batch.similarity import Pair, copied_pairs
 from mlgrade.batch.workers import problem_detail
 from mlgrade.errors import UsageError
 
-HISTOGRAM_BINS = 10
+MAX_BINS = 20  # integer-wide bins, widened (2, 3, ... points) past this many
 
 
 @dataclass(frozen=True)
 class TestRate:
+    """How many learners passed one grader test."""
+
+    __test__ = False  # not a pytest test class
+
     test_id: str
     title: str
+    question: str | None
     points: float
     passed: int
     total: int
@@ -34,6 +47,8 @@ class TestRate:
 
 @dataclass(frozen=True)
 class Problem:
+    """A submission that errored or timed out, with the cell and reason."""
+
     learner: str
     status: str
     problem: str | None
@@ -41,7 +56,40 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Late:
+    learner: str
+    submitted_at: str
+    submitted_from: str
+    days: int
+    penalty: float
+
+
+@dataclass(frozen=True)
+class Adjusted:
+    """One applied (or stale) adjustment, as the report lists it."""
+
+    learner: str
+    target: str  # a test id, or "total"
+    points: float
+    original: float  # the learner's score before adjustments
+    adjusted: float  # and after
+    reason: str
+    made_by: str
+    made_at: str
+    applied: bool  # False: made for an earlier submission, or a test the graders dropped
+
+
+@dataclass(frozen=True)
+class Ignored:
+    learner: str
+    graded: str
+    ignored: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class AssignmentReport:
+    """Everything ``mlgrade report`` says about one assignment."""
+
     assignment: str
     title: str
     submissions: int
@@ -53,34 +101,71 @@ class AssignmentReport:
     median: float
     lowest: float
     highest: float
-    histogram: tuple[tuple[float, float, int], ...]  # (from, to, count); the last bin is closed
+    histogram: tuple[tuple[float, float, int], ...]  # (from, to, count); see histogram()
     tests: tuple[TestRate, ...]  # hardest first
     problems: tuple[Problem, ...]
     slowest: tuple[tuple[str, float], ...]  # (learner, seconds), slowest first
+    due: str | None
+    late_penalty: float
+    late: tuple[Late, ...]
+    adjustments: tuple[Adjusted, ...]
+    copies: tuple[Pair, ...]
+    ignored: tuple[Ignored, ...]
+    marks: tuple[Mark, ...]
+    seed: int | None = None  # shown only when asked (--show-seed)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["tests"] = [{**asdict(t), "pass_rate": round(t.rate, 4)} for t in self.tests]
         data["histogram"] = [{"from": lo, "to": hi, "count": n} for lo, hi, n in self.histogram]
         data["slowest"] = [{"learner": who, "duration_s": s} for who, s in self.slowest]
+        data["marks"] = [{"learner": m.learner, "score": m.final, "max_score": m.max_score,
+                          "percent": m.percent, "status": m.status, "original": m.original,
+                          "adjusted": m.is_adjusted, "late": m.late.late,
+                          "submitted_at": m.submitted_at} for m in self.marks]
+        if self.seed is None:
+            del data["seed"]
         return data
 
 
-def histogram(scores: list[float], top: float, bins: int = HISTOGRAM_BINS) -> tuple[
-        tuple[float, float, int], ...]:
+def bin_width(top: float) -> int:
+    """Whole points per bin: 1 up to MAX_BINS points, wider beyond."""
+    return max(1, math.ceil(top / MAX_BINS))
+
+
+def histogram(scores: list[float], top: float) -> tuple[tuple[float, float, int], ...]:
+    """Integer bins ``[lo, lo + width)`` up to the maximum, which gets a bin of its own
+    (``(top, top, n)``: full marks) so a perfect score is always visible and labelled."""
     if top <= 0:
         return ((0.0, 0.0, len(scores)),)
-    width = top / bins
-    counts = [0] * bins
+    width = bin_width(top)
+    edges = list(range(0, math.ceil(top), width))
+    counts = [0] * (len(edges) + 1)
     for s in scores:
-        counts[min(bins - 1, max(0, int(s / width)))] += 1
-    return tuple((round(i * width, 6), round((i + 1) * width, 6), c) for i, c in enumerate(counts))
+        if s >= top:
+            counts[-1] += 1
+        else:
+            counts[min(len(edges) - 1, max(0, int(s // width)))] += 1
+    bins = [(float(lo), float(min(lo + width, top)), counts[i]) for i, lo in enumerate(edges)]
+    return (*bins, (float(top), float(top), counts[-1]))
 
 
-def build_reports(gradebook: Gradebook, assignment: str | None = None,
-                  slowest: int = 5) -> list[AssignmentReport]:
+def bin_label(lo: float, hi: float) -> str:
+    """``"15"`` for the full-marks bin and one-point bins, ``"10-11"`` for wider ones."""
+    if lo == hi or hi - lo <= 1:
+        return f"{lo:g}"
+    return f"{lo:g}-{math.ceil(hi) - 1:g}"
+
+
+def natural_key(name: str) -> tuple[Any, ...]:
+    """month2 before month10."""
+    return tuple(int(p) if p.isdigit() else p.casefold() for p in re.split(r"(\d+)", name))
+
+
+def build_reports(gradebook: Gradebook, assignment: str | None = None, slowest: int = 5,
+                  show_seed: bool = False) -> list[AssignmentReport]:
     """One report per assignment in the gradebook (or just ``assignment``)."""
-    names = gradebook.assignments()
+    names = sorted(gradebook.assignments(), key=natural_key)
     if assignment is not None:
         if assignment not in names:
             known = ", ".join(names) or "none yet"
@@ -88,66 +173,127 @@ def build_reports(gradebook: Gradebook, assignment: str | None = None,
                              f"{assignment!r} (it has: {known}). Run `mlgrade grade "
                              f"{assignment} FOLDER` first.")
         names = [assignment]
-    return [_one(gradebook, name, slowest) for name in names]
+    seeds = gradebook.seeds() if show_seed else {}
+    return [_one(gradebook, name, slowest, seeds) for name in names]
 
 
-def _one(gradebook: Gradebook, name: str, slowest: int) -> AssignmentReport:
+def _adjusted_rows(subs: dict[str, Recorded], all_marks: list[Mark]) -> list[Adjusted]:
+    rows = []
+    for m in all_marks:
+        for adj, applied in [(a, True) for a in m.adjustments] + [(a, False) for a in m.stale]:
+            rows.append(Adjusted(m.learner, adj.test_id or "total", adj.points, m.original,
+                                 m.adjusted, adj.reason, adj.made_by, adj.made_at, applied))
+    return rows
+
+
+def _one(gradebook: Gradebook, name: str, slowest: int, seeds: dict[str, int]) -> AssignmentReport:
     subs = gradebook.submissions(name)
-    scores = [s.score for s in subs]
+    by_learner = {s.learner: s for s in subs}
+    all_marks = marks(gradebook, name)
+    scores = [m.final for m in all_marks]
     top = max((s.max_score for s in subs), default=0.0)
-    rates: dict[str, list[Any]] = {}
+    meta: dict[str, tuple[str, str | None, float]] = {}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in gradebook.test_rows(name):
-        rates.setdefault(row.test_id, [row.title, row.points])
+        meta.setdefault(row.test_id, (row.title, row.question, row.points))
         counts[row.test_id][0] += row.status == "passed"
         counts[row.test_id][1] += 1
-    tests = [TestRate(tid, title, pts, *counts[tid]) for tid, (title, pts) in rates.items()]
+    tests = [TestRate(tid, title, question, pts, *counts[tid])
+             for tid, (title, question, pts) in meta.items()]
     tests.sort(key=lambda t: (t.rate, -t.points))
     problems = [Problem(s.learner, s.status, s.problem,
                         s.reason or problem_detail(s.result, s.problem))
                 for s in subs if s.status == "errored" or s.problem]
     by_time = sorted(subs, key=lambda s: -s.duration_s)[:slowest]
-    graded = [s for s in subs if s.status == "graded"]
+    graded = [m for m in all_marks if m.status == "graded"]
+    due = gradebook.due(name)
+    late = [Late(m.learner, m.submitted_at or "", m.submitted_from or "", m.late.days,
+                 m.late.penalty) for m in all_marks if m.late.late]
+    copies = copied_pairs([(s.learner, s.content_hash, s.code_tokens) for s in subs])
+    ignored = [Ignored(s.learner, s.source, s.ignored) for s in subs if s.ignored]
     return AssignmentReport(
         assignment=name, title=gradebook.assignment_title(name) or name,
         submissions=len(subs), graded=len(graded), errored=len(subs) - len(graded),
-        full_marks=sum(1 for s in graded if s.score >= s.max_score > 0),
+        full_marks=sum(1 for m in graded if m.final >= m.max_score > 0),
         max_score=top, mean=round(statistics.fmean(scores), 4) if scores else 0.0,
         median=float(statistics.median(scores)) if scores else 0.0,
         lowest=min(scores, default=0.0), highest=max(scores, default=0.0),
         histogram=histogram(scores, top), tests=tuple(tests), problems=tuple(problems),
-        slowest=tuple((s.learner, round(s.duration_s, 3)) for s in by_time))
+        slowest=tuple((s.learner, round(s.duration_s, 3)) for s in by_time),
+        due=due.due, late_penalty=due.late_penalty, late=tuple(late),
+        adjustments=tuple(_adjusted_rows(by_learner, all_marks)), copies=tuple(copies),
+        ignored=tuple(ignored), marks=tuple(all_marks), seed=seeds.get(name))
 
 
-def plot(reports: list[AssignmentReport], dest: Path) -> None:
-    """A PNG per run: for each assignment, the score histogram and per-test pass rates."""
+def test_label(t: TestRate) -> str:
+    """``q2 · title`` (the question id first, as the notebook numbers it)."""
+    title = t.title.replace("`", "")  # Markdown code marks, which a chart shows literally
+    return f"{t.question} · {title}" if t.question else title
+
+
+test_label.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def plot(reports: list[AssignmentReport], dest: Path) -> Path:
+    """A PNG (or SVG/PDF, by suffix): for each assignment, the score histogram with mean and
+    median marked, and per-test pass rates with question ids, hardest on top. Returns the path
+    written, which is ``dest`` exactly."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    wrap = 48
     rows = max(1, len(reports))
-    height = max(3.0, max((0.35 * len(r.tests) + 1.5 for r in reports), default=3.0))
-    fig, axes = plt.subplots(rows, 2, figsize=(13, height * rows), squeeze=False)
+    heights = []
+    for r in reports:
+        lines = sum(len(textwrap.wrap(test_label(t), wrap)) or 1 for t in r.tests)
+        heights.append(max(3.5, 0.22 * lines + 0.3 * len(r.tests) + 1.6))
+    fig, axes = plt.subplots(rows, 2, figsize=(14, sum(heights) or 3.5), squeeze=False,
+                             gridspec_kw={"height_ratios": heights or [1],
+                                          "width_ratios": [1, 1.35]})
     for (left, right), rep in zip(axes, reports, strict=False):
-        widths = [hi - lo for lo, hi, _ in rep.histogram]
-        left.bar([lo for lo, _, _ in rep.histogram], [n for _, _, n in rep.histogram],
-                 width=widths, align="edge", color="#4C72B0", edgecolor="white")
-        left.set_title(f"{rep.assignment}: scores ({rep.submissions} submissions)")
-        left.set_xlabel(f"score (out of {rep.max_score:g})")
+        xs = list(range(len(rep.histogram)))
+        left.bar(xs, [n for _, _, n in rep.histogram], width=0.85, color="#4C72B0")
+        left.set_xticks(xs, [bin_label(lo, hi) for lo, hi, _ in rep.histogram], fontsize=8)
+        width = bin_width(rep.max_score)
+
+        def pos(value: float, rep: AssignmentReport = rep, width: int = width) -> float:
+            # x of a score on the bar axis: bar i spans [i*width, (i+1)*width) points
+            if value >= rep.max_score:
+                return len(rep.histogram) - 1
+            return value / width - 0.5
+
+        left.axvline(pos(rep.mean), color="#C44E52", linestyle="--",
+                     label=f"mean {rep.mean:.2f}")
+        left.axvline(pos(rep.median), color="#55A868", linestyle=":", linewidth=2,
+                     label=f"median {rep.median:g}")
+        left.legend(fontsize=8, loc="upper left")
+        left.set_title(f"{rep.assignment}: scores ({rep.submissions} submissions)", fontsize=10)
+        left.set_xlabel(f"score (bins of {width} point{'s' if width > 1 else ''}; "
+                        f"last bin: full marks, {rep.max_score:g})")
         left.set_ylabel("learners")
         left.yaxis.get_major_locator().set_params(integer=True)
-        titles = [t.title if len(t.title) <= 45 else t.title[:44] + "…" for t in rep.tests]
-        bars = right.barh(range(len(rep.tests)), [100 * t.rate for t in rep.tests],
-                          color="#DD8452")
-        right.bar_label(bars, labels=[f"{100 * t.rate:.0f}% ({t.passed}/{t.total})"
-                                      for t in rep.tests], padding=3, fontsize=8)
-        right.set_yticks(range(len(rep.tests)), titles, fontsize=8)
+        labels = ["\n".join(textwrap.wrap(test_label(t), wrap)) for t in rep.tests]
+        ys = range(len(rep.tests))
+        bars = right.barh(ys, [100 * t.rate for t in rep.tests], color="#DD8452")
+        texts = [f"{100 * t.rate:.0f}% ({t.passed}/{t.total})" for t in rep.tests]
+        for bar, text, t in zip(bars, texts, rep.tests, strict=True):
+            inside = t.rate > 0.6  # long bars carry their label inside, so 100% stays in frame
+            right.text(bar.get_width() - 1 if inside else bar.get_width() + 1,
+                       bar.get_y() + bar.get_height() / 2, text, va="center",
+                       ha="right" if inside else "left", fontsize=8,
+                       color="white" if inside else "black")
+        right.set_yticks(list(ys), labels, fontsize=8)
         right.invert_yaxis()  # hardest on top
-        right.set_xlim(0, 115)  # room for the labels
+        right.set_xlim(0, 100)
         right.set_xlabel("learners passing (%)")
-        right.set_title(f"{rep.assignment}: pass rate per test, hardest first")
+        right.set_title(f"{rep.assignment}: pass rate per test, hardest first", fontsize=10)
     fig.tight_layout()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(dest, dpi=110)
+    fmt = dest.suffix.lower().lstrip(".")
+    fig.savefig(dest, dpi=110, format=fmt if fmt in ("png", "svg", "pdf") else "png")
     plt.close(fig)
+    return dest

@@ -10,10 +10,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from mlgrade.assignments import Assignment
-from mlgrade.batch.gradebook import Gradebook
+from mlgrade.batch.due import submitted_at
+from mlgrade.batch.gradebook import Gradebook, Provenance
+from mlgrade.batch.similarity import normalised_tokens
 from mlgrade.batch.submissions import Discovery, Submission
 from mlgrade.batch.workers import Backend, GradeTask, Outcome, problem_detail
 from mlgrade.config import Settings
@@ -76,6 +79,33 @@ def plan_batch(discovery: Discovery, gradebook: Gradebook, assignment: Assignmen
     return Plan(todo, same)
 
 
+def provenance(discovery: Discovery, assignment: Assignment,
+               times: dict[str, datetime] | None = None) -> dict[str, Provenance]:
+    """learner -> submitted-at time, ignored notebooks and code fingerprint (all computed here,
+    in the grader process, from the files: the notebook is parsed, never run)."""
+    try:
+        starter: bytes | None = Path(assignment.starter).read_bytes()
+    except OSError:
+        starter = None
+    found = {}
+    for sub in discovery.submissions:
+        when, how = submitted_at(sub, times)
+        found[sub.learner] = Provenance(submitted_at=when, submitted_from=how,
+                                        ignored=sub.ignored,
+                                        code_tokens=normalised_tokens(sub.read_bytes(), starter))
+    return found
+
+
+def record_unchanged(plan: Plan, assignment: Assignment, gradebook: Gradebook,
+                     provenances: dict[str, Provenance]) -> None:
+    """Bring the submitted-at time, ignored notebooks and fingerprint of skipped (unchanged)
+    submissions up to date; their grades stay as recorded."""
+    for sub in plan.up_to_date:
+        if sub.learner in provenances:
+            gradebook.refresh(learner=sub.learner, assignment=assignment.name,
+                              provenance=provenances[sub.learner])
+
+
 def make_tasks(plan: Plan, assignment: Assignment, settings: Settings) -> list[GradeTask]:
     root = str(Path(assignment.folder).parent)
     return [GradeTask(index=i, learner=s.learner, source=s.source, content_hash=s.content_hash,
@@ -85,8 +115,10 @@ def make_tasks(plan: Plan, assignment: Assignment, settings: Settings) -> list[G
 
 
 def grade_batch(plan: Plan, assignment: Assignment, settings: Settings, backend: Backend,
-                gradebook: Gradebook, observer: BatchObserver | None = None) -> Tally:
+                gradebook: Gradebook, observer: BatchObserver | None = None,
+                provenances: dict[str, Provenance] | None = None) -> Tally:
     """Grade every planned submission and record each one as soon as it arrives."""
+    provenances = provenances or {}
     observer = observer or BatchObserver()
     tasks = make_tasks(plan, assignment, settings)
     tally = Tally(total=len(tasks))
@@ -101,7 +133,8 @@ def grade_batch(plan: Plan, assignment: Assignment, settings: Settings, backend:
         gradebook.record(learner=task.learner, assignment=assignment.name,
                          assignment_title=assignment.title,
                          assignment_max=assignment.total_points, source=task.source,
-                         content_hash=task.content_hash, result=result, problem=problem)
+                         content_hash=task.content_hash, result=result, problem=problem,
+                         provenance=provenances.get(task.learner))
         reason = result.get("reason") or (problem_detail(result, problem) if problem else None)
         item = Graded(task.learner, task.source, str(result["status"]), float(result["score"]),
                       float(result["max_score"]) or assignment.total_points,

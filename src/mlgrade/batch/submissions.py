@@ -8,14 +8,18 @@ Two layouts are understood, and may be mixed:
 
 Anything that is not a notebook is skipped and listed, never an error. Two submissions for one
 learner are both skipped with a message naming the files, so the lead decides which counts.
+A learner folder holding several notebooks, one of them named ``ASSIGNMENT.ipynb``, is graded
+from that one; the others are listed as ignored.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import stat
+import time
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +39,8 @@ class Submission:
     path: Path  # where the notebook is on disk (inside the extracted zip for zip input)
     source: str  # the path relative to the input, shown in reports and feedback
     content_hash: str  # sha256 of the file's bytes
+    folder: Path | None = None  # the learner's own folder (folder-per-learner layout)
+    ignored: tuple[str, ...] = ()  # other notebooks in that folder, not graded
 
     def read_bytes(self) -> bytes:
         return self.path.read_bytes()
@@ -81,8 +87,11 @@ def _notebooks_under(folder: Path) -> list[Path]:
     return found
 
 
-def _candidates(root: Path, assignment: str) -> tuple[list[tuple[str, Path]], list[Skipped]]:
-    pairs: list[tuple[str, Path]] = []
+Candidate = tuple[str, Path, Path | None, tuple[str, ...]]  # learner, notebook, folder, ignored
+
+
+def _candidates(root: Path, assignment: str) -> tuple[list[Candidate], list[Skipped]]:
+    pairs: list[Candidate] = []
     skipped: list[Skipped] = []
     for entry in sorted(root.iterdir()):
         rel = entry.relative_to(root).as_posix()
@@ -95,7 +104,9 @@ def _candidates(root: Path, assignment: str) -> tuple[list[tuple[str, Path]], li
             learner = _learner_from_folder(entry.name, assignment)
             named = [p for p in notebooks if p.name == f"{assignment}.ipynb"]
             if len(named) == 1 or len(notebooks) == 1:
-                pairs.append((learner, (named or notebooks)[0]))
+                chosen = (named or notebooks)[0]
+                ignored = tuple(p.relative_to(root).as_posix() for p in notebooks if p != chosen)
+                pairs.append((learner, chosen, entry, ignored))
             elif not notebooks:
                 skipped.append(Skipped(rel + "/", "no notebook in this folder"))
             else:
@@ -103,7 +114,7 @@ def _candidates(root: Path, assignment: str) -> tuple[list[tuple[str, Path]], li
                 skipped.append(Skipped(rel + "/", f"several notebooks for learner {learner!r} "
                                        f"({listing}); name the one to grade {assignment}.ipynb"))
         elif entry.suffix == ".ipynb":
-            pairs.append((entry.stem, entry))
+            pairs.append((entry.stem, entry, None, ()))
         else:
             skipped.append(Skipped(rel, "not a notebook (.ipynb)"))
     return pairs, skipped
@@ -136,10 +147,10 @@ def discover(input_path: Path, assignment: str, extract_to: Path | None = None) 
         root = extract_zip(input_path, extract_to)
     pairs, skipped = _candidates(root, assignment)
     by_learner: dict[str, list[Path]] = {}
-    for learner, path in pairs:
+    for learner, path, _, _ in pairs:
         by_learner.setdefault(clean_learner_id(learner).casefold(), []).append(path)
     submissions = []
-    for learner, path in pairs:
+    for learner, path, folder, ignored in pairs:
         key = clean_learner_id(learner).casefold()
         paths = by_learner[key]
         rel = path.relative_to(root).as_posix()
@@ -150,7 +161,8 @@ def discover(input_path: Path, assignment: str, extract_to: Path | None = None) 
                                    "keep one and run again"))
             continue
         data = path.read_bytes()
-        submissions.append(Submission(clean_learner_id(learner), path, rel, content_hash(data)))
+        submissions.append(Submission(clean_learner_id(learner), path, rel, content_hash(data),
+                                      folder, ignored))
     if not submissions:
         detail = f" ({len(skipped)} item(s) skipped)" if skipped else ""
         raise UsageError(f"no notebook to grade in {input_path}{detail}. Expected alice.ipynb "
@@ -186,6 +198,7 @@ def extract_zip(archive_path: Path, dest: Path) -> Path:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as src, open(target, "wb") as out:
                     shutil.copyfileobj(src, out)
+                _keep_zip_time(target, info)
     except (zipfile.BadZipFile, OSError) as exc:
         raise UsageError(f"cannot read {archive_path} as a zip archive ({exc}).") from None
     entries = [p for p in dest.iterdir() if not _ignored(p)]
@@ -195,6 +208,16 @@ def extract_zip(archive_path: Path, dest: Path) -> Path:
         if any(p.is_dir() or p.suffix == ".ipynb" for p in inner.iterdir() if not _ignored(p)):
             return inner
     return dest
+
+
+def _keep_zip_time(target: Path, info: zipfile.ZipInfo) -> None:
+    """Give an extracted file the modification time the archive recorded (its submitted-at
+    time); zip times carry no zone, so they are read as this machine's local time."""
+    try:
+        stamp = time.mktime((*info.date_time, 0, 0, -1))
+        os.utime(target, (stamp, stamp))
+    except (OverflowError, ValueError, OSError):
+        pass  # an impossible date in the archive: keep the extraction time
 
 
 def _notebooks_directly_in(folder: Path, _depth: int) -> bool:

@@ -1,4 +1,4 @@
-"""CLI commands for study-group leads: ``grade``, ``report``, ``export``, ``feedback``.
+"""CLI commands for study-group leads: ``grade``, ``report``, ``export``, ``feedback``, ``adjust``.
 
 Thin wiring over :mod:`mlgrade.batch`: parse, call, print. Human output goes to stderr (progress,
 summaries); ``report`` prints its tables to stdout, ``export`` its data to stdout.
@@ -6,6 +6,7 @@ summaries); ``report`` prints its tables to stdout, ``export`` its data to stdou
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from mlgrade._compat import StrEnum
 from mlgrade.batch.export import ExportFormat
 from mlgrade.batch.feedback import FeedbackFormat
 from mlgrade.batch.gradebook import DEFAULT_GRADEBOOK
+from mlgrade.batch.report import AssignmentReport
 from mlgrade.batch.runner import BatchObserver, Graded, Tally
 from mlgrade.commands._common import assignments_root, err, handles_errors, say, sub_app
 from mlgrade.render.common import fmt_points
@@ -123,18 +125,34 @@ def grade(
     hard_timeout: Annotated[float | None, typer.Option(help="Seconds before a whole submission is "
                                                        "stopped and recorded as errored "
                                                        "[default: every limit together].")] = None,
+    due: Annotated[str | None, typer.Option(
+        help="Due date, ISO 8601 (2026-03-01T23:59:00+00:00) [default: `due` in "
+        "assignment.toml]. Later submissions are flagged late.")] = None,
+    late_penalty: Annotated[float | None, typer.Option(
+        help="Points off per started day late [default: `late_penalty` in assignment.toml, "
+        "else none].")] = None,
+    submitted_at: Annotated[Path | None, typer.Option(
+        "--submitted-at", help="CSV of learner,timestamp: when each learner handed in "
+        "[default: last commit of a learner's git checkout, else the file's modification "
+        "time].")] = None,
 ) -> None:
     """Grade a folder of submissions in parallel into a SQLite gradebook (resumable).
 
     Exit code 0 once the batch has finished: submissions that errored or timed out are recorded
-    with their reasons (see `mlgrade report`), not failures of the command.
+    with their reasons (see `mlgrade report`), not failures of the command. Unless --seed or
+    MLGRADE_SEED pins one, the graders' seed is a secret drawn once per gradebook and
+    assignment and kept in the gradebook (`mlgrade report --show-seed`).
     """
+    from dataclasses import replace
+
     from mlgrade.assignments import get_assignment
+    from mlgrade.batch.due import read_times_csv, resolve_due
     from mlgrade.batch.gradebook import Gradebook
-    from mlgrade.batch.runner import grade_batch, plan_batch
+    from mlgrade.batch.marks import marks
+    from mlgrade.batch.runner import grade_batch, plan_batch, provenance, record_unchanged
     from mlgrade.batch.submissions import discover
     from mlgrade.batch.workers import Backend, DaskBackend, LocalPool, _sandbox, cpu_count
-    from mlgrade.config import resolve_settings
+    from mlgrade.config import SeedOrigin, draw_seed, resolve_settings
     from mlgrade.errors import UsageError
 
     a = get_assignment(assignments_root(), assignment)
@@ -149,27 +167,47 @@ def grade(
     from mlgrade.batch.workers import hard_timeout as default_limit
 
     limit = limit or default_limit(settings)
+    policy = resolve_due(a, due, late_penalty)
+    times = read_times_csv(submitted_at) if submitted_at is not None else None
     backend: Backend = (DaskBackend(scheduler, limit) if scheduler
                         else LocalPool(cpu_count() if workers is None else workers, limit))
     with tempfile.TemporaryDirectory(prefix="mlgrade-input-") as unpacked:
         found = discover(submissions, a.name, Path(unpacked))
         for item in found.skipped:
             say(f"skipped {item.source}: {item.reason}")
+        for sub in found.submissions:
+            if sub.ignored:
+                say(f"{sub.learner}: grading {sub.source}; ignored {', '.join(sub.ignored)}")
+        provenances = provenance(found, a, times)
         with Gradebook(gradebook) as book:
+            if settings.seed_origin is not SeedOrigin.PINNED:
+                settings = replace(settings, seed=book.assignment_seed(a.name, draw_seed),
+                                   seed_origin=SeedOrigin.DRAWN)
+            book.set_due(assignment=a.name, title=a.title, max_score=a.total_points,
+                         due=policy.due.isoformat() if policy.due else None,
+                         late_penalty=policy.late_penalty)
             plan = plan_batch(found, book, a, settings, regrade)
+            record_unchanged(plan, a, book, provenances)
             say(f"{len(plan.todo)} to grade, {len(plan.up_to_date)} unchanged, "
                       f"{len(found.skipped)} skipped; {backend.description}")
             observer: BatchObserver
             if err.is_terminal:
                 observer = RichProgress(err)
                 try:
-                    tally = grade_batch(plan, a, settings, backend, book, observer)
+                    tally = grade_batch(plan, a, settings, backend, book, observer, provenances)
                 finally:
                     observer.stop()
             else:
                 observer = PlainProgress()
-                tally = grade_batch(plan, a, settings, backend, book, observer)
+                tally = grade_batch(plan, a, settings, backend, book, observer, provenances)
+        with Gradebook(gradebook) as book:
+            late = sum(1 for m in marks(book, a.name) if m.late.late)
     _summary(tally, len(plan.up_to_date), gradebook)
+    seed_text = ("pinned" if settings.seed_origin is SeedOrigin.PINNED else
+                 "secret, kept in the gradebook (`mlgrade report --show-seed` shows it)")
+    say(f"seed: {seed_text}")
+    if policy.due is not None or late:
+        say(f"{late} late submission(s) in the gradebook for {a.name} (see `mlgrade report`)")
 
 
 class ReportFormat(StrEnum):
@@ -185,80 +223,200 @@ def report(
     gradebook: GradebookOpt = DEFAULT_GRADEBOOK,
     format: Annotated[ReportFormat, typer.Option("--format", "-f", help="text tables or JSON.")]
     = ReportFormat.TEXT,
-    plot: Annotated[Path | None, typer.Option(help="Also write a PNG: score histogram and "
-                                              "per-test pass rates.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Also write a PNG (or .svg/.pdf, by suffix): "
+                                              "score histograms and per-test pass rates.")] = None,
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Also write the dashboard: one self-contained HTML page for the whole "
+        "gradebook, with each learner's feedback under feedback/ASSIGNMENT/ next to it.")] = None,
+    with_feedback: Annotated[bool, typer.Option(
+        "--feedback/--no-feedback", help="With --html: write the feedback pages the dashboard "
+        "links to.")] = True,
+    show_seed: Annotated[bool, typer.Option(
+        "--show-seed", help="Show the secret seed each assignment was graded with (to "
+        "reproduce a grade with `mlgrade check --seed`).")] = False,
     slowest: Annotated[int, typer.Option(help="How many of the slowest submissions to list.")] = 5,
 ) -> None:
     """Where the group struggles: score distribution, per-test pass rates (hardest first),
-    errored and timed-out submissions, slowest submissions."""
+    errored and timed-out submissions, late work, adjustments, possible copies, slowest
+    submissions. `--html FILE` writes the whole group's dashboard."""
     import json
 
+    from mlgrade.batch.feedback import FeedbackFormat, write_feedback
     from mlgrade.batch.gradebook import open_existing
     from mlgrade.batch.report import build_reports
     from mlgrade.batch.report import plot as write_plot
 
     with open_existing(gradebook) as book:
-        reports = build_reports(book, assignment, slowest)
+        reports = build_reports(book, assignment, slowest, show_seed=show_seed)
+        if html is not None:
+            from mlgrade.batch.dashboard import FEEDBACK_DIR, write_dashboard
+
+            # the whole group on one page, whatever ASSIGNMENT narrows the text report to
+            everything = reports if assignment is None else build_reports(
+                book, None, slowest, show_seed=show_seed)
+            if with_feedback:
+                for rep in everything:
+                    folder = html.parent / FEEDBACK_DIR / rep.assignment
+                    write_feedback(book, rep.assignment, folder, (FeedbackFormat.HTML,))
+            say(f"wrote {write_dashboard(everything, html, gradebook)}"
+                + (f" and feedback pages under {html.parent / FEEDBACK_DIR}/" if with_feedback
+                   else ""))
     if plot is not None:
-        write_plot(reports, plot)
-        say(f"wrote {plot}")
+        say(f"wrote {write_plot(reports, plot)}")
     if format is ReportFormat.JSON:
-        sys.stdout.write(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
+        sys.stdout.write(json.dumps([r.to_dict() for r in reports], indent=2,
+                                    ensure_ascii=False) + "\n")
         return
     out = Console(highlight=False)
     for rep in reports:
-        out.print(f"[bold]{rep.assignment}[/bold]: {rep.title}")
-        out.print(f"{rep.submissions} submissions, {rep.graded} graded, {rep.errored} errored, "
-                  f"{rep.full_marks} full marks; mean {rep.mean:.2f}, median "
-                  f"{fmt_points(rep.median)}, range {fmt_points(rep.lowest)}-"
-                  f"{fmt_points(rep.highest)} (out of {fmt_points(rep.max_score)})", markup=False)
-        hist = Table(title="score distribution", title_justify="left")
-        hist.add_column("score")
-        hist.add_column("learners", justify="right")
-        hist.add_column("")
-        for i, (lo, hi, n) in enumerate(rep.histogram):
-            bracket = "]" if i == len(rep.histogram) - 1 else ")"
-            hist.add_row(f"[{fmt_points(lo)}, {fmt_points(hi)}{bracket}", str(n), "#" * n)
-        out.print(hist)
-        tests = Table(title="pass rate per test, hardest first", title_justify="left")
-        for col in ("test", "points", "passed", "rate"):
-            tests.add_column(col, justify="left" if col == "test" else "right")
-        for t in rep.tests:
-            tests.add_row(t.title, fmt_points(t.points), f"{t.passed}/{t.total}",
-                          f"{100 * t.rate:.0f}%")
-        out.print(tests)
-        if rep.problems:
-            probs = Table(title="errored or timed out", title_justify="left")
-            for col in ("learner", "status", "problem", "reason"):
-                probs.add_column(col, overflow="fold")
-            for p in rep.problems:
-                probs.add_row(p.learner, p.status, p.problem or "", p.reason)
-            out.print(probs)
-        slow = Table(title="slowest submissions", title_justify="left")
-        slow.add_column("learner")
-        slow.add_column("seconds", justify="right")
-        for who, secs in rep.slowest:
-            slow.add_row(who, f"{secs:.1f}")
-        out.print(slow)
+        _print_report(out, rep)
+
+
+def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="right" if col in right else "left", overflow="fold")
+    return table
+
+
+def _print_report(out: Console, rep: AssignmentReport) -> None:
+    """One assignment's text report (learner-written text is never read as markup)."""
+    from rich.text import Text
+
+    from mlgrade.batch.report import bin_label, test_label
+
+    out.print(Text.assemble((rep.assignment, "bold"), f": {rep.title}"))
+    out.print(f"{rep.submissions} submissions, {rep.graded} graded, {rep.errored} errored, "
+              f"{rep.full_marks} full marks; mean {rep.mean:.2f}, median "
+              f"{fmt_points(rep.median)}, range {fmt_points(rep.lowest)}-"
+              f"{fmt_points(rep.highest)} (out of {fmt_points(rep.max_score)})", markup=False)
+    if rep.due:
+        penalty = (f", {fmt_points(rep.late_penalty)} point(s) off per day late"
+                   if rep.late_penalty else ", no late penalty")
+        out.print(f"due {rep.due}{penalty}; {len(rep.late)} late", markup=False)
+    if rep.seed is not None:
+        out.print(f"seed {rep.seed} (reproduce one grade: mlgrade check {rep.assignment} "
+                  f"NOTEBOOK --seed {rep.seed})", markup=False)
+    hist = _table("score distribution", "score", "learners", "", right=("learners",))
+    for lo, hi, n in rep.histogram:
+        label = bin_label(lo, hi) + (" (full marks)" if lo == hi and rep.max_score else "")
+        hist.add_row(label, str(n), "#" * n)
+    out.print(hist)
+    tests = _table("pass rate per test, hardest first", "question", "test", "points", "passed",
+                   "rate", right=("points", "passed", "rate"))
+    for t in rep.tests:
+        tests.add_row(Text(t.question or ""), Text(test_label(t).split(" · ", 1)[-1]),
+                      fmt_points(t.points), f"{t.passed}/{t.total}", f"{100 * t.rate:.0f}%")
+    out.print(tests)
+    if rep.problems:
+        probs = _table("errored or timed out", "learner", "status", "problem", "cell and reason")
+        for p in rep.problems:
+            probs.add_row(Text(p.learner), p.status, p.problem or "", Text(p.reason))
+        out.print(probs)
+    if rep.late:
+        late = _table("late", "learner", "submitted", "from", "days", "penalty",
+                      right=("days", "penalty"))
+        for item in rep.late:
+            late.add_row(Text(item.learner), item.submitted_at, item.submitted_from,
+                         str(item.days), fmt_points(item.penalty))
+        out.print(late)
+    if rep.adjustments:
+        adj = _table("adjustments", "learner", "test", "points", "score", "reason", "by", "when",
+                     right=("points",))
+        for a in rep.adjustments:
+            score = (f"{fmt_points(a.original)} -> {fmt_points(a.adjusted)}" if a.applied
+                     else "not applied (resubmitted since)")
+            adj.add_row(Text(a.learner), Text(a.target), fmt_points(a.points), score,
+                        Text(a.reason), Text(a.made_by), a.made_at)
+        out.print(adj)
+    if rep.copies:
+        copies = _table("possibly copied (never changes a score)", "learner", "learner",
+                        "similarity", "kind", right=("similarity",))
+        for c in rep.copies:
+            copies.add_row(Text(c.learner_a), Text(c.learner_b), f"{100 * c.similarity:.0f}%",
+                           c.kind)
+        out.print(copies)
+    if rep.ignored:
+        ignored = _table("folders with several notebooks", "learner", "graded", "ignored")
+        for i in rep.ignored:
+            ignored.add_row(Text(i.learner), Text(i.graded), Text(", ".join(i.ignored)))
+        out.print(ignored)
+    slow = _table("slowest submissions", "learner", "seconds", right=("seconds",))
+    for who, secs in rep.slowest:
+        slow.add_row(Text(who), f"{secs:.1f}")
+    out.print(slow)
 
 
 @app.command()
 @handles_errors
 def export(
     gradebook: GradebookOpt = DEFAULT_GRADEBOOK,
-    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv or json.")]
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv, json or xlsx.")]
     = ExportFormat.CSV,
     detail: Annotated[bool, typer.Option(help="Add a column per grader test "
-                                         "(ASSIGNMENT:TEST, points earned).")] = False,
+                                         "(ASSIGNMENT:TEST, points that count).")] = False,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file instead of stdout (needed for xlsx).")] = None,
+    excel: Annotated[bool | None, typer.Option(
+        "--excel/--no-excel", help="CSV for a spreadsheet: a UTF-8 byte-order mark (so Excel "
+        "reads accents) and CRLF lines [default: on with --output, off on stdout].")] = None,
 ) -> None:
-    """One row per learner, a column per assignment, on stdout."""
-    from mlgrade.batch.export import render
+    """One row per learner; per assignment the score that counts, max, percent, status, late,
+    original and adjusted score."""
+    from mlgrade.batch.export import render, write_xlsx
+    from mlgrade.batch.gradebook import open_existing
+    from mlgrade.errors import UsageError
+    from mlgrade.fsutil import write_text_atomic
+
+    if format is ExportFormat.XLSX and output is None:
+        raise UsageError("--format xlsx writes a binary file: pass --output grades.xlsx.")
+    with open_existing(gradebook) as book:
+        if format is ExportFormat.XLSX:
+            assert output is not None
+            say(f"wrote {write_xlsx(book, output, detail)}")
+            return
+        bom = excel if excel is not None else output is not None
+        text = render(book, format, detail, bom=bom and format is ExportFormat.CSV)
+    if output is not None:
+        write_text_atomic(output, text)
+        say(f"wrote {output}")
+        return
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@app.command()
+@handles_errors
+def adjust(
+    assignment: Annotated[str, typer.Argument(help="Assignment name, e.g. month3.")],
+    learner: Annotated[str, typer.Argument(help="Learner id, as `mlgrade report` lists it.")],
+    test: Annotated[str | None, typer.Option(
+        "--test", help="The grader test to adjust (its id, or its question id when that names "
+        "one test).")] = None,
+    points: Annotated[float | None, typer.Option(
+        help="With --test: the points that test counts for (0 to its maximum).")] = None,
+    total: Annotated[float | None, typer.Option(
+        help="The assignment's score that counts (0 to the maximum), instead of --test.")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (required; shown to the learner in "
+                                               "their feedback).")] = None,
+    by: Annotated[str | None, typer.Option(help="Who made it [default: $USER].")] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="Undo the adjustment of --test (or of "
+                                       "the total).")] = False,
+    gradebook: GradebookOpt = DEFAULT_GRADEBOOK,
+) -> None:
+    """Record a manual adjustment (who, when, why) on a learner's current submission.
+
+    It is kept when the same notebook is regraded, stops applying when the learner hands in a
+    different one, and shows in report, export and feedback. The graders' score is kept too.
+    """
+    from mlgrade.batch.adjust import apply_adjustment
+
+    with_who = by or os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
     from mlgrade.batch.gradebook import open_existing
 
     with open_existing(gradebook) as book:
-        text = render(book, format, detail)
-    sys.stdout.write(text)
-    sys.stdout.flush()
+        say(apply_adjustment(book, assignment=assignment, learner=learner, test=test,
+                             points=points, total=total, reason=reason, by=with_who, undo=undo))
 
 
 class FeedbackChoice(StrEnum):

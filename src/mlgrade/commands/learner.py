@@ -17,7 +17,7 @@ from rich.console import Console
 
 from mlgrade.assignments import get_assignment, list_assignments
 from mlgrade.commands._common import assignments_root, err, handles_errors, options, sub_app
-from mlgrade.config import resolve_settings
+from mlgrade.config import OFFICIAL_FORMATS, resolve_settings, with_seed_origin
 from mlgrade.errors import ExitCode, UsageError
 from mlgrade.fsutil import copy_file_atomic
 from mlgrade.render import Format
@@ -89,7 +89,7 @@ def check(
     settings = resolve_settings(
         {"seed": seed, "cell_timeout": cell_timeout, "notebook_timeout": timeout,
          "call_timeout": call_timeout, "memory_mb": memory_mb, "isolation": isolation},
-        a.limits,
+        a.limits, official=format.value in OFFICIAL_FORMATS,
     )
     show_status = err.is_terminal
     if show_status:
@@ -98,7 +98,7 @@ def check(
                                      observer=lambda s: status.update(f"{s}: {path} ..."))
     else:
         checked = check_notebook(path, a, settings, save_executed=save_executed)
-    result = checked.result
+    result = with_seed_origin(checked.result, settings, format.value)
     if options.debug:
         for detail in checked.grader_errors:
             err.print(detail, markup=False)
