@@ -14,64 +14,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from jupyter_client.kernelspec import KernelSpec
-from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell, new_output
+from nbformat.v4 import new_code_cell
 
 from mlgrade.config import Settings
 from mlgrade.errors import CanaryFailed, KernelStartError
+from mlgrade.kernel_output import BoundedKernelManager, CappedClient
 from mlgrade.sandbox import Sandbox
 from mlgrade.sandbox.canary import Canary
 
 INTERRUPT_GRACE_S = 3.0
-TRUNCATION_NOTE = "\n[mlgrade: output truncated, over {limit} bytes]\n"
-
-
-def _payload_size(msg: dict[str, Any]) -> int:
-    content = msg.get("content", {})
-    size = len(content.get("text", "") or "")
-    for value in (content.get("data") or {}).values():
-        size += len(value) if isinstance(value, str) else len(str(value))
-    for line in content.get("traceback", []) or []:
-        size += len(line)
-    return size
-
-
-class CappedClient(NotebookClient):
-    """An nbclient that keeps at most ``cell_cap`` bytes per cell and ``total_cap`` overall."""
-
-    def configure_caps(self, cell_cap: int, total_cap: int) -> None:
-        self._cell_cap = cell_cap
-        self._total_cap = total_cap
-        self._used: dict[int, int] = {}
-        self._total = 0
-        self.truncated = False
-        self.cap_override: int | None = None  # a grader call allows a larger result
-
-    def output(
-        self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
-        cell_index: int,
-    ) -> NotebookNode | None:
-        size = _payload_size(msg)
-        used = self._used.get(cell_index, 0)
-        cell_cap = self.cap_override or self._cell_cap
-        over_total = cell_index >= 0 and self._total + size > self._total_cap
-        if used + size > cell_cap or over_total:
-            if used <= cell_cap:  # note the truncation once per cell
-                limit = self._total_cap if over_total else cell_cap
-                outs.append(new_output("stream", name="stderr", text=TRUNCATION_NOTE.format(limit=limit)))
-                self._used[cell_index] = cell_cap + 1
-            self.truncated = True
-            return None
-        self._used[cell_index] = used + size
-        if cell_index >= 0:
-            self._total += size
-        return super().output(outs, msg, display_id, cell_index)
 
 
 @dataclass
@@ -114,7 +70,9 @@ class KernelSession:
 
     def start(self) -> None:
         launch = self.sandbox.launch(self.job_dir, self.run_dir, self.settings)
-        km = AsyncKernelManager(kernel_name="mlgrade-sandboxed")
+        # an answer document is JSON inside JSON (escapes): room for twice the result cap
+        km = BoundedKernelManager(kernel_name="mlgrade-sandboxed", max_message_bytes=2 * max(
+            self.settings.max_result_bytes, self.settings.max_cell_output) + (1 << 20))
         # The submission's kernelspec is ignored: we always launch our own command.
         km._kernel_spec = KernelSpec(argv=launch.argv, language="python",
                                      display_name="mlgrade", env={})
@@ -126,8 +84,8 @@ class KernelSession:
         client = CappedClient(
             self.nb, km=km, timeout=None, allow_errors=True, record_timing=False,
             startup_timeout=int(self.settings.startup_timeout), shutdown_kernel="immediate",
-            kernel_name="mlgrade-sandboxed", coalesce_streams=True,
-        )
+            kernel_name="mlgrade-sandboxed", coalesce_streams=False, store_widget_state=False,
+        )  # CappedClient merges streams itself, in linear time; widget state is never kept
         client.configure_caps(self.settings.max_cell_output, self.settings.max_total_output)
         stack = contextlib.ExitStack()
         # the kernel's own stdout/stderr: kept out of ours, closed with the session
@@ -243,6 +201,7 @@ class KernelSession:
         timer = threading.Timer(max(timeout, 0.01), on_timeout)
         timer.daemon = True
         client.cap_override = output_cap
+        client.start_cell(index)
         start = time.perf_counter()
         timer.start()
         # nbclient stores the executed cell at nb.cells[index]: for a hidden cell (index -1)
@@ -267,6 +226,7 @@ class KernelSession:
             for grace in killer:
                 grace.cancel()
             client.cap_override = None
+            client.finish_streams()
             if last is not None:
                 self.nb.cells[-1] = last
         return CellRun(status, list(cell.get("outputs", [])), time.perf_counter() - start)

@@ -12,6 +12,26 @@ from nbformat import NotebookNode
 from mlgrade.errors import NotebookInputError
 
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # checked before parsing
+MAX_NOTEBOOK_DEPTH = 100  # JSON nesting; real notebooks stay under 20
+
+
+def _depth(data: object) -> int:
+    """Deepest nesting of lists and dicts in ``data``, without recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_NOTEBOOK_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> tuple[NotebookNode, bytes]:
@@ -55,6 +75,11 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> tuple[Note
         raise NotebookInputError(
             f"{shown} is not a notebook (not valid JSON): save it from Jupyter as .ipynb."
         ) from None
+    if _depth(data) > MAX_NOTEBOOK_DEPTH:  # nbformat and jsonschema recurse: refuse it first
+        raise NotebookInputError(
+            f"{shown} is nested more than {MAX_NOTEBOOK_DEPTH} levels deep (in its metadata or "
+            "outputs), which no Jupyter notebook needs: clear the outputs and metadata, re-save."
+        )
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise NotebookInputError(
             f"{shown} is JSON but not a Jupyter notebook (no cells): check you passed the .ipynb."
@@ -62,6 +87,10 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> tuple[Note
     try:
         node = nbformat.reads(raw.decode("utf-8"), as_version=4)  # upgrades v3 and older
         nbformat.validate(node)
+    except RecursionError:
+        raise NotebookInputError(
+            f"{shown} is nested too deeply to be a notebook: clear its outputs and re-save it."
+        ) from None
     except (nbformat.ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise NotebookInputError(

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import stat
 import tempfile
 import threading
 import time
@@ -36,6 +35,7 @@ from mlgrade.notebook import read_notebook
 from mlgrade.results import Execution, GradeResult, SubmissionStatus
 from mlgrade.sandbox import UNISOLATED_NOTICE, Sandbox, choose_sandbox
 from mlgrade.sandbox.gpu import describe_kernel
+from mlgrade.sandbox.tree import remove_tree
 from mlgrade.score import score
 
 if TYPE_CHECKING:
@@ -56,10 +56,8 @@ class Checked:
     grader_errors: tuple[str, ...]
 
 
-def _force_remove(func: Callable[..., object], path: str, _exc: object) -> None:
-    with contextlib.suppress(OSError):
-        os.chmod(path, stat.S_IRWXU)
-        func(path)
+# after the grading deadline, how long the graders' thread gets to notice the kernel is gone
+JOIN_GRACE_S = 10.0
 
 
 @contextlib.contextmanager
@@ -75,7 +73,9 @@ def job_folder(assignment: Assignment) -> Iterator[tuple[Path, Path]]:
             shutil.copytree(data, job / data.name)
         yield job, run
     finally:
-        shutil.rmtree(base, onerror=_force_remove)
+        # iterative, never follows links: the learner may leave a 1,500-level tree or links
+        with contextlib.suppress(OSError):
+            remove_tree(base)
         if os.path.lexists(base):  # fail closed: nothing of a submission may survive it
             raise SandboxUnavailableError(
                 f"the job folder {base} could not be deleted; grading stopped. Remove it and "
@@ -129,11 +129,21 @@ def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings
                 kernel.serve(session, graders)
         finally:
             kernel.close()
-            graders.join()
+            graders.join(max(kernel.remaining(), 0.0) + JOIN_GRACE_S)
+    if graders.is_alive():  # stuck outside the kernel (e.g. in a reader): a verdict, not a hang
+        return execution, _overran(settings)
     if graders.error is not None:
         raise graders.error
-    assert graders.result is not None
+    if graders.result is None:
+        raise RuntimeError("the graders' thread ended without a result")
     return execution, graders.result
+
+
+def _overran(settings: Settings) -> GraderRun:
+    from mlgrade.grading.runner import GraderRun
+
+    return GraderRun((), f"grading did not finish within its {settings.grading_timeout:g} s "
+                         "limit; nothing was scored", ())
 
 
 def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,

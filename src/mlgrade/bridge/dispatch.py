@@ -57,7 +57,9 @@ class KernelDispatcher:
     def serve(self, session: KernelSession, while_alive: threading.Thread) -> None:
         """Main thread: execute queued requests until ``while_alive`` (the graders) finishes."""
         self._deadline = time.monotonic() + self._grading_timeout
-        while while_alive.is_alive():
+        # past the deadline the graders get no more answers (their calls fail as out of time);
+        # a grader stuck outside the kernel is left to the caller's bounded join
+        while while_alive.is_alive() and self.remaining() > 0:
             try:
                 request = self._requests.get(timeout=0.02)
             except queue.Empty:

@@ -1,0 +1,190 @@
+"""What the grader keeps of the kernel's messages: everything is counted, little is stored.
+
+Every IOPub message is learner-controlled. Each one is charged against the cell's and the
+notebook's output caps *before* nbclient sees it: its content (text, data, traceback), both
+metadata dicts, its binary buffers and a fixed overhead per message, so a flood of tiny
+messages is bounded too. Messages over the cap are dropped (the cell gets one truncation note).
+Comm (widget) messages are counted and never stored: no widget state, no Output-widget mimic.
+
+nbclient merges stream outputs by string concatenation and then runs a backtracking regex over
+the merged text: quadratic on one long line (a 900 kB line with no newline takes minutes). Here
+consecutive pieces of a stream are kept as a list of parts, joined once at the end of the cell,
+and carriage returns and backspaces are applied in one linear pass with nbclient's meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import zmq
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbformat import NotebookNode
+from nbformat.v4 import new_output
+from traitlets import Integer
+
+TRUNCATION_NOTE = "\n[mlgrade: output truncated, over {limit} bytes]\n"
+MESSAGE_OVERHEAD = 512  # bytes charged per message on top of its payload (Python objects)
+_ANSWER_TYPES = ("display_data", "execute_result")  # what a grader call's larger cap is for
+
+
+def message_size(msg: dict[str, Any]) -> int:
+    """Bytes a message costs: strings, buffers and containers of content and metadata.
+
+    Iterative (a learner can nest metadata deeply) and allocation-free (no ``json.dumps``)."""
+    size = MESSAGE_OVERHEAD
+    stack: list[Any] = [msg.get("content"), msg.get("metadata"), msg.get("buffers")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (str, bytes, bytearray)):
+            size += len(item)
+        elif isinstance(item, memoryview):
+            size += item.nbytes
+        elif isinstance(item, dict):
+            size += 16 * (len(item) + 1)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            size += 8 * (len(item) + 1)
+            stack.extend(item)
+        else:
+            size += 8
+    return size
+
+
+def _apply_backspaces(line: str) -> str:
+    """nbclient's repeated ``[^\\n]\\b`` removal, as one stack pass (linear)."""
+    if "\b" not in line:
+        return line
+    out: list[str] = []
+    for char in line:
+        if char == "\b" and out:
+            out.pop()
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _apply_carriage_returns(line: str) -> str:
+    """nbclient's ``.*\\r(?=[^\\n])`` removal for one line: keep what follows the last carriage
+    return that has something after it."""
+    cut = line.rfind("\r", 0, len(line) - 1)
+    return line if cut < 0 else line[cut + 1:]
+
+
+def clean_stream_text(text: str) -> str:
+    """Apply backspaces and carriage returns the way nbclient does, in linear time."""
+    if "\b" not in text and "\r" not in text:
+        return text
+    lines = text.split("\n")
+    return "\n".join(_apply_carriage_returns(_apply_backspaces(line)) for line in lines)
+
+
+class BoundedKernelManager(AsyncKernelManager):
+    """A kernel manager whose clients refuse any single message frame over
+    ``max_message_bytes`` (ZMQ drops the connection): one huge message would otherwise be
+    received whole, and parsed, before any cap could apply."""
+
+    max_message_bytes = Integer(0, help="largest message frame accepted (0: no limit)")
+
+    def client(self, **kwargs: Any) -> AsyncKernelClient:  # type: ignore[override]
+        kc = super().client(**kwargs)
+        if self.max_message_bytes > 0:  # sockets are made later, by start_channels
+            kc.context.setsockopt(zmq.MAXMSGSIZE, int(self.max_message_bytes))
+        return kc
+
+
+class CappedClient(NotebookClient):
+    """An nbclient that keeps at most ``cell_cap`` bytes per cell and ``total_cap`` overall,
+    counting every message, with linear-time stream merging (see the module doc)."""
+
+    def configure_caps(self, cell_cap: int, total_cap: int) -> None:
+        self._cell_cap = cell_cap
+        self._total_cap = total_cap
+        self._used: dict[int, int] = {}
+        self._total = 0
+        self.truncated = False
+        self.cap_override: int | None = None  # a grader call allows a larger answer
+        # per outputs list and stream name: [the output node, its text parts]
+        self._streams: dict[tuple[int, str], tuple[NotebookNode, list[str]]] = {}
+        self._stream_outs: dict[int, list[NotebookNode]] = {}
+
+    # -- caps ------------------------------------------------------------------------------
+    def start_cell(self, cell_index: int) -> None:
+        """A new execution at ``cell_index`` starts with nothing used (hidden calls share -1)."""
+        self._used.pop(cell_index, None)
+
+    def _admit(self, outs: list[NotebookNode], msg: dict[str, Any], cell_index: int) -> bool:
+        size = message_size(msg)
+        used = self._used.get(cell_index, 0)
+        cap = self._cell_cap
+        if self.cap_override and msg.get("msg_type") in _ANSWER_TYPES:
+            cap = max(cap, self.cap_override)
+        over_total = cell_index >= 0 and self._total + size > self._total_cap
+        if used + size > cap or over_total:
+            if used <= self._cell_cap:  # note the truncation once per cell
+                limit = self._total_cap if over_total else cap
+                outs.append(new_output("stream", name="stderr",
+                                       text=TRUNCATION_NOTE.format(limit=limit)))
+                self._used[cell_index] = max(used, self._cell_cap + 1)
+            self.truncated = True
+            return False
+        self._used[cell_index] = used + size
+        if cell_index >= 0:
+            self._total += size
+        return True
+
+    def process_message(self, msg: dict[str, Any], cell: NotebookNode,
+                        cell_index: int) -> NotebookNode | None:
+        msg_type = msg.get("msg_type", "")
+        if msg_type in ("status", "execute_input"):
+            return super().process_message(msg, cell, cell_index)
+        if not self._admit(cell.outputs, msg, cell_index):
+            return None
+        if msg_type.startswith("comm"):
+            return None  # counted above; widget state is never kept
+        return super().process_message(msg, cell, cell_index)
+
+    # -- streams ---------------------------------------------------------------------------
+    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
+               cell_index: int) -> NotebookNode | None:
+        if self.clear_before_next_output:  # super() is about to empty ``outs``
+            self._forget(outs)
+        content = msg.get("content") or {}
+        name, text = content.get("name"), content.get("text")
+        if msg.get("msg_type") == "stream" and isinstance(name, str) and isinstance(text, str) \
+                and not self.clear_before_next_output:
+            known = self._streams.get((id(outs), name))
+            if known is not None:
+                known[1].append(text)
+                return known[0]
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is not None and out.get("output_type") == "stream" and isinstance(name, str):
+            self._streams[(id(outs), name)] = (out, [str(out.get("text", ""))])
+            self._stream_outs[id(outs)] = outs
+        return out
+
+    def clear_output(self, outs: list[NotebookNode], msg: dict[str, Any],
+                     cell_index: int) -> None:
+        if not (msg.get("content") or {}).get("wait"):
+            self._forget(outs)
+        super().clear_output(outs, msg, cell_index)
+
+    def _forget(self, outs: list[NotebookNode]) -> None:
+        for key in [k for k in self._streams if k[0] == id(outs)]:
+            del self._streams[key]
+
+    def finish_streams(self) -> None:
+        """Join each merged stream once, apply ``\\r``/``\\b``, and put stdout before a stderr
+        that directly precedes it (nbclient's coalescing, in linear time)."""
+        for node, parts in self._streams.values():
+            node["text"] = clean_stream_text("".join(parts))
+        for outs in self._stream_outs.values():
+            for i, output in enumerate(outs):
+                if (output.get("output_type") == "stream" and output.get("name") == "stderr"
+                        and i + 1 < len(outs) and outs[i + 1].get("output_type") == "stream"
+                        and outs[i + 1].get("name") == "stdout"):
+                    outs.insert(i, outs.pop(i + 1))
+        self._streams.clear()
+        self._stream_outs.clear()
