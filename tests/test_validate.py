@@ -44,8 +44,10 @@ def test_validate_month2_pilot() -> None:
         "graders load", "every test has a title", "every test has @points and a question",
         "points add up per question", "starter notebook exists", "solution earns full marks",
         "grading is deterministic", "starter earns zero", "every failure has a feedback message",
+        "every instruction has a test", "every test observes an instruction",
+        "every boundary has a boundary mutant", "expected values do not come from learner calls",
     }
-    assert "month2: valid (9 checks)" in err
+    assert "month2: valid (13 checks)" in err
 
 
 @pytest.mark.kernel
