@@ -31,7 +31,10 @@ class SubmissionStatus(StrEnum):
 class CellError:
     """A code cell of the learner's notebook that raised, timed out or killed the kernel."""
 
-    cell: int  # 1-based position among all cells, as Jupyter front-ends number them
+    # The one cell numbering of every report (console, JSON, Markdown, HTML, gradebook): the
+    # n-th *code* cell, counted from 1, markdown cells not counted; run top to bottom in a fresh
+    # kernel, that is the ``In [n]`` Jupyter shows next to it.
+    cell: int
     ename: str
     evalue: str
     line: str | None = None  # the offending source line, when known
@@ -67,6 +70,14 @@ class TestResult:
 
 
 @dataclass(frozen=True)
+class QuestionInfo:
+    """A question of the assignment (``assignment.toml`` ``[[questions]]``): groups the rows."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True)
 class GradeResult:
     """The graded submission: the single input of every renderer."""
 
@@ -83,6 +94,7 @@ class GradeResult:
     grader_version: str
     reason: str | None = None  # why the submission errored, if it did
     notices: tuple[str, ...] = field(default=())
+    questions: tuple[QuestionInfo, ...] = field(default=())  # in the assignment's order
     device: str = "none"  # the GPU(s) the sandbox gave the kernel ("GPU visible to the kernel")
 
     @property

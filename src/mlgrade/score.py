@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from mlgrade.assignments import Assignment
 from mlgrade.config import Settings
-from mlgrade.results import Execution, GradeResult, SubmissionStatus, TestStatus
+from mlgrade.results import Execution, GradeResult, QuestionInfo, SubmissionStatus, TestStatus
 
 if TYPE_CHECKING:
     from mlgrade.grading.runner import GraderRun
@@ -49,4 +49,5 @@ def score(*, assignment: Assignment, notebook: str, settings: Settings, executio
         grader_version=assignment.grader_version(),
         reason=reason,
         notices=notices_for(execution),
+        questions=tuple(QuestionInfo(q.id, q.title) for q in assignment.questions),
     )

@@ -11,6 +11,7 @@ from mlgrade.results import (
     CellError,
     Execution,
     GradeResult,
+    QuestionInfo,
     SubmissionStatus,
     TestResult,
     TestStatus,
@@ -35,12 +36,23 @@ def _test(id: str, title: str, question: str | None, points: float, status: Test
 def _result(name: str, tests: tuple[TestResult, ...], *, status: SubmissionStatus =
             SubmissionStatus.GRADED, reason: str | None = None, title: str = "Month 2: maths",
             notebook: str = "month2.ipynb", execution: Execution | None = None,
-            notices: tuple[str, ...] = ()) -> GradeResult:
+            notices: tuple[str, ...] = (),
+            questions: tuple[QuestionInfo, ...] = ()) -> GradeResult:
     return GradeResult(
         assignment=name, title=title, notebook=notebook, seed=20260101, status=status,
         tests=tests, execution=execution or Execution(cells_total=9, cells_run=9, duration_s=2.5),
         duration_s=7.25, isolation="process", mlgrade_version="0.1.0",
-        grader_version="0123456789abcdef", reason=reason, notices=notices)
+        grader_version="0123456789abcdef", reason=reason, notices=notices, questions=questions)
+
+
+MONTH2_QUESTIONS = (
+    QuestionInfo("q1", "A weighted-sum prediction"),
+    QuestionInfo("q2", "A dot product by hand"),
+    QuestionInfo("q3", "Gradient of the mean squared error"),
+    QuestionInfo("q7", "A numerically stable sigmoid"),
+)
+STUB = ("{} is not implemented yet (it raises NotImplementedError): replace the "
+        "`raise NotImplementedError` line with your code.")
 
 
 TYPICAL = _result("month2", (
@@ -54,7 +66,26 @@ TYPICAL = _result("month2", (
 ), execution=Execution(cells_total=9, cells_run=9, duration_s=2.5, errors=(
     CellError(cell=5, ename="NameError", evalue="name 'mse_gradient' is not defined",
               line="g = mse_gradient(X, y, w)"),)),
-   notices=("some cell output was too large and was truncated",))
+   notices=("some cell output was too large and was truncated",), questions=MONTH2_QUESTIONS)
+
+# a starter notebook with one question begun: not-started questions are one line each, and a
+# cell that was stopped shows the line that was running
+STARTED = _result("month2", (
+    _test("test_prediction", "`prediction` is the weighted sum", "q1", 1, F,
+          "`prediction` should be the dot product of the weights and the features."),
+    _test("test_dot_product", "dot_product on random vectors", "q2", 1, F,
+          STUB.format("`dot_product(...)`")),
+    _test("test_dot_mismatch", "dot_product refuses mismatched lengths", "q2", 1, F,
+          STUB.format("`dot_product(...)`")),
+    _test("test_mse_gradient", "mse_gradient on fresh inputs", "q3", 2, F,
+          STUB.format("`mse_gradient(...)`")),
+    _test("test_sigmoid", "sigmoid is stable", "q7", 2, F,
+          "`sigmoid(...)` took longer than 30 s and was stopped (an infinite loop, or much "
+          "slower code than needed?)."),
+), execution=Execution(cells_total=9, cells_run=9, duration_s=64.0, errors=(
+    CellError(cell=8, ename="Timeout", evalue="cell ran longer than 60 s and was stopped; look "
+              "for an infinite loop or very slow code", line="z = z + 1"),)),
+   questions=MONTH2_QUESTIONS)
 
 FULL_MARKS = _result("month2", (
     _test("test_prediction", "`prediction` is the weighted sum", "q1", 1, P),
@@ -96,6 +127,7 @@ LONG_MESSAGE = _result("month2", (
 
 CASES: dict[str, GradeResult] = {
     "typical": TYPICAL,
+    "started": STARTED,
     "full_marks": FULL_MARKS,
     "zero_points": ZERO_POINTS,
     "all_errored": ALL_ERRORED,

@@ -53,3 +53,23 @@ def test_render_is_deterministic_and_text(fmt: Format) -> None:
         first = renderer(fmt)(result)
         assert isinstance(first, str) and first.endswith("\n")
         assert first == renderer(fmt)(result)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_console_report_fits_80_columns(case: str) -> None:
+    from rich.cells import cell_len
+
+    text = renderer(Format.CONSOLE)(CASES[case])
+    wide = [line for line in text.splitlines() if cell_len(line) > 80]
+    assert wide == []
+    assert not any(line != line.rstrip() for line in text.splitlines())
+
+
+def test_console_groups_by_question_and_folds_unstarted_questions() -> None:
+    text = renderer(Format.CONSOLE)(CASES["started"])
+    lines = text.splitlines()
+    # each not-started question is exactly one line, and the stub hint is never repeated
+    assert [ln.split()[0] for ln in lines if "not started" in ln] == ["Q2", "Q3"]
+    assert "NotImplementedError" not in text
+    assert "running: z = z + 1" in text
+    assert "cell 8" in text

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from nbformat.v4 import new_code_cell
 
@@ -85,8 +85,36 @@ def encode_arg(value: Any) -> dict[str, Any]:
     return harness.encode(value)
 
 
-class Notebook:
-    """The learner's executed notebook, as graders see it (the ``nb`` fixture)."""
+class Transport(Protocol):
+    """How a request document reaches a harness in the learner's kernel and its answer
+    documents come back: hidden cells on the grading session's kernel (:class:`CellTransport`),
+    or a pipe to a kernel that serves requests itself (``mlgrade.check()`` in a notebook)."""
+
+    @property
+    def job_dir(self) -> object: ...
+
+    def remaining(self) -> float:
+        """Seconds of grading time left."""
+        ...
+
+    def exchange(self, payload: str, timeout: float, what: str) -> list[Any]:
+        """Send one request; the answer documents that came back (normally exactly one).
+        Raises :class:`LearnerFailure` on a timeout or a dead kernel."""
+        ...
+
+
+def timeout_failure(what: str, seconds: float) -> LearnerFailure:
+    return LearnerFailure(f"{what} took longer than {seconds:.0f} s and was stopped "
+                          "(an infinite loop, or much slower code than needed?).")
+
+
+def dead_failure(what: str) -> LearnerFailure:
+    return LearnerFailure(f"the kernel died while checking {what} "
+                          "(os._exit, a crash, or too much memory).")
+
+
+class CellTransport:
+    """Requests as hidden cells executed by the grading session (:class:`KernelDispatcher`)."""
 
     def __init__(self, kernel: KernelDispatcher, call_timeout: float, max_result_bytes: int) -> None:
         self._kernel = kernel
@@ -96,11 +124,12 @@ class Notebook:
         self._calls = 0
 
     @property
-    def job_dir(self) -> Path:
-        """The kernel's working directory: graders may put input files here."""
-        return Path(str(self._kernel.job_dir))
+    def job_dir(self) -> object:
+        return self._kernel.job_dir
 
-    # -- plumbing --------------------------------------------------------------------------
+    def remaining(self) -> float:
+        return self._kernel.remaining()
+
     def _run(self, source: str, timeout: float, what: str) -> list[Any]:
         left = self._kernel.remaining()
         if left <= 0:
@@ -109,11 +138,9 @@ class Notebook:
         self._calls += 1
         outcome = self._kernel.run(cell, min(timeout, left), self.max_result_bytes)
         if outcome.status == "timeout":
-            raise LearnerFailure(f"{what} took longer than {min(timeout, left):.0f} s and was stopped "
-                                 "(an infinite loop, or much slower code than needed?).")
+            raise timeout_failure(what, min(timeout, left))
         if outcome.status == "dead":
-            raise LearnerFailure(f"the kernel died while checking {what} "
-                                 "(os._exit, a crash, or too much memory).")
+            raise dead_failure(what)
         return outcome.outputs
 
     def _ensure_harness(self) -> None:
@@ -124,12 +151,32 @@ class Notebook:
                                      "did a cell replace Python built-ins or modules?")
             self._installed = True
 
-    def _request(self, req: dict[str, Any], what: str, timeout: float | None = None) -> Any:
+    def exchange(self, payload: str, timeout: float, what: str) -> list[Any]:
         self._ensure_harness()
-        payload = json.dumps(req, allow_nan=False)
-        outputs = self._run(_REQUEST.format(payload=payload), timeout or self.call_timeout, what)
-        docs = [o["data"][harness.MIME] for o in outputs
+        outputs = self._run(_REQUEST.format(payload=payload), timeout, what)
+        return [o["data"][harness.MIME] for o in outputs
                 if o.get("output_type") == "display_data" and harness.MIME in o.get("data", {})]
+
+
+class Notebook:
+    """The learner's executed notebook, as graders see it (the ``nb`` fixture)."""
+
+    def __init__(self, kernel: KernelDispatcher | Transport, call_timeout: float,
+                 max_result_bytes: int) -> None:
+        self._transport: Transport = (CellTransport(kernel, call_timeout, max_result_bytes)
+                                      if isinstance(kernel, KernelDispatcher) else kernel)
+        self.call_timeout = call_timeout
+        self.max_result_bytes = max_result_bytes
+
+    @property
+    def job_dir(self) -> Path:
+        """The kernel's working directory: graders may put input files here."""
+        return Path(str(self._transport.job_dir))
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _request(self, req: dict[str, Any], what: str, timeout: float | None = None) -> Any:
+        payload = json.dumps(req, allow_nan=False)
+        docs = self._transport.exchange(payload, timeout or self.call_timeout, what)
         if len(docs) != 1 or not isinstance(docs[0], str):
             raise LearnerFailure(f"no readable answer came back for {what}.")
         try:

@@ -288,6 +288,11 @@ def _publish(doc: dict[str, Any]) -> None:
 
 def request(payload: str) -> None:
     """Serve one grader request (a JSON document) and publish the answer."""
+    _publish(answer(payload))
+
+
+def answer(payload: str) -> dict[str, Any]:
+    """The answer document to one grader request (also served over a pipe by ``mlgrade.check``)."""
     req = json.loads(payload)
     op = req["op"]
     try:
@@ -297,20 +302,16 @@ def request(payload: str) -> None:
                 result: Any = True
             except (NameError, AttributeError, KeyError):
                 result = False
-            _publish({"status": "ok", "value": encode(result)})
-            return
+            return {"status": "ok", "value": encode(result)}
         try:
             obj: Any = _resolve(req["target"]) if "target" in req else None
         except (NameError, AttributeError, KeyError) as exc:
-            _publish({"status": "missing", "name": req["target"].get("path", ""), "detail": str(exc)})
-            return
+            return {"status": "missing", "name": req["target"].get("path", ""), "detail": str(exc)}
         if op == "describe":
-            _publish({"status": "ok", "value": encode(_describe(obj))})
-            return
+            return {"status": "ok", "value": encode(_describe(obj))}
         if op == "drop":
             _refs.pop(req["target"].get("ref", ""), None)
-            _publish({"status": "ok", "value": encode(None)})
-            return
+            return {"status": "ok", "value": encode(None)}
         if op == "get":
             value = obj
         elif op == "call":
@@ -319,8 +320,7 @@ def request(payload: str) -> None:
                 kwargs = {k: decode(v) for k, v in req.get("kwargs", {}).items()}
                 value = obj(*args, **kwargs)
             except Exception as exc:
-                _publish({"status": "raised", "ename": type(exc).__name__, "evalue": str(exc)[:500]})
-                return
+                return {"status": "raised", "ename": type(exc).__name__, "evalue": str(exc)[:500]}
         elif op == "eval":
             import numpy as np
 
@@ -334,23 +334,19 @@ def request(payload: str) -> None:
                     exec(compile(code, "<mlgrade-grader>", "exec"), scope)
                     value = scope.get("result")
             except Exception as exc:
-                _publish({"status": "raised", "ename": type(exc).__name__, "evalue": str(exc)[:500]})
-                return
+                return {"status": "raised", "ename": type(exc).__name__, "evalue": str(exc)[:500]}
         else:
             raise ValueError(f"unknown op {op!r}")
         if req.get("discard"):  # e.g. fit(), which returns the estimator itself
-            _publish({"status": "ok", "value": encode(None)})
-            return
+            return {"status": "ok", "value": encode(None)}
         if req.get("keep"):
             ref = f"r{len(_refs) + 1}"
             _refs[ref] = value
-            _publish({"status": "ok", "value": {"t": "ref", "id": ref, "type": _name(type(value))}})
-            return
+            return {"status": "ok", "value": {"t": "ref", "id": ref, "type": _name(type(value))}}
         try:
             doc = encode(value)
         except Unsupported as exc:
-            _publish({"status": "unsupported", "detail": str(exc)})
-            return
-        _publish({"status": "ok", "value": doc})
+            return {"status": "unsupported", "detail": str(exc)}
+        return {"status": "ok", "value": doc}
     except Exception as exc:  # the harness itself failed; the grader fails closed
-        _publish({"status": "harness_error", "ename": type(exc).__name__, "evalue": str(exc)[:500]})
+        return {"status": "harness_error", "ename": type(exc).__name__, "evalue": str(exc)[:500]}

@@ -6,7 +6,7 @@ import contextlib
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,23 +66,60 @@ def _isolated_pytest(graders: Path) -> Iterator[None]:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
 
 
+Progress = Callable[[int, int, str], None]  # test k (1-based) of n is starting; its title
+
+
+@dataclass
+class _Selection:
+    """Keeps only the chosen questions' tests, and reports "test k of n" as they start."""
+
+    questions: Collection[str] | None
+    progress: Progress | None
+    _titles: dict[str, str] = field(default_factory=dict)
+    _order: list[str] = field(default_factory=list)
+
+    @pytest.hookimpl(trylast=True)  # after every other plugin has (de)selected
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if self.questions is not None:
+            wanted = set(self.questions)
+            keep: list[pytest.Item] = []
+            drop: list[pytest.Item] = []
+            for item in items:
+                marker = item.get_closest_marker("points")
+                question = marker.kwargs.get("question") if marker is not None else None
+                (keep if question in wanted else drop).append(item)
+            if drop:
+                config.hook.pytest_deselected(items=drop)
+                items[:] = keep
+        self._order = [item.nodeid for item in items]
+        self._titles = {item.nodeid: _title(item) for item in items}
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        if self.progress is not None and nodeid in self._titles:
+            self.progress(self._order.index(nodeid) + 1, len(self._order), self._titles[nodeid])
+
+
 def run_graders(graders: Path, notebook: Notebook | None, seed: int, job_dir: Path,
-                assignment_dir: Path) -> GraderRun:
-    """Run every grader test; results are collected by :class:`MlgradePlugin`."""
+                assignment_dir: Path, *, questions: Collection[str] | None = None,
+                progress: Progress | None = None) -> GraderRun:
+    """Run the grader tests (only those of ``questions``, when given); results are collected by
+    :class:`MlgradePlugin`, and ``progress`` hears of each test as it starts."""
     plugin = MlgradePlugin(notebook=notebook, run_seed=seed, run_job_dir=job_dir,
                            run_assignment_dir=assignment_dir)
+    selection = _Selection(questions, progress)
     sink = io.StringIO()
     # stdout may carry a machine format: keep pytest off it. stderr is left alone because this
     # runs in a thread beside the CLI's progress display, which writes there.
     with _isolated_pytest(graders), contextlib.redirect_stdout(sink):
-        code = pytest.main(grader_args(graders), plugins=[plugin])
+        code = pytest.main(grader_args(graders), plugins=[plugin, selection])
     if plugin.interrupted:
         raise KeyboardInterrupt  # Ctrl-C during grading: pytest swallowed it, pass it on
     error = None
     if plugin.collection_errors:
         error = "the graders could not be loaded: " + plugin.collection_errors[0].splitlines()[-1][:300]
     elif code == pytest.ExitCode.NO_TESTS_COLLECTED or not plugin.results:
-        error = f"no grader tests found in {graders}"
+        error = (f"no grader tests found in {graders}" if questions is None
+                 else f"no grader tests for {', '.join(questions)} in {graders}")
     elif code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         error = f"the grader run stopped ({pytest.ExitCode(code).name}): {sink.getvalue().strip()[-300:]}"
     return GraderRun(tuple(plugin.results), error,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from mlgrade.results import GradeResult, SubmissionStatus, TestStatus
+from mlgrade.results import GradeResult, SubmissionStatus, TestResult, TestStatus
 
 TRUNCATION_MARKER = " … [truncated by mlgrade]"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -58,3 +59,58 @@ def errored_reason(result: GradeResult) -> str:
 def status_word(status: TestStatus) -> str:
     words = {TestStatus.PASSED: "passed", TestStatus.FAILED: "failed", TestStatus.ERROR: "error"}
     return words[status]
+
+
+# The bridge's feedback for a stub that still raises NotImplementedError (mlgrade.bridge.client)
+NOT_IMPLEMENTED_MARK = "(it raises NotImplementedError)"
+
+
+@dataclass(frozen=True)
+class QuestionGroup:
+    """The rows of one question, in run order: how every human report groups its tests."""
+
+    id: str | None  # None: tests that belong to no question
+    title: str
+    tests: tuple[TestResult, ...]
+
+    @property
+    def label(self) -> str:
+        """``q3`` -> ``Q3``; tests of no question are "other checks"."""
+        if self.id is None:
+            return "--"
+        return self.id.upper() if len(self.id) <= 4 else self.id
+
+    @property
+    def earned(self) -> float:
+        return round(sum(t.earned for t in self.tests), 6)
+
+    @property
+    def points(self) -> float:
+        return round(sum(t.points for t in self.tests), 6)
+
+    @property
+    def passed(self) -> bool:
+        return all(t.status is TestStatus.PASSED for t in self.tests)
+
+    @property
+    def not_started(self) -> bool:
+        """Every test failed because the learner's stubs still raise NotImplementedError."""
+        return bool(self.tests) and all(
+            t.status is TestStatus.FAILED and NOT_IMPLEMENTED_MARK in t.feedback for t in self.tests)
+
+
+def question_groups(result: GradeResult) -> list[QuestionGroup]:
+    """The tests grouped by question: the assignment's questions in their order, then questions
+    only the graders name, then tests of no question."""
+    titles = {q.id: q.title for q in result.questions}
+    order = [q.id for q in result.questions]
+    for t in result.tests:
+        if t.question is not None and t.question not in order:
+            order.append(t.question)
+    groups = [QuestionGroup(q, titles.get(q, ""), tuple(t for t in result.tests if t.question == q))
+              for q in order]
+    groups = [g for g in groups if g.tests]
+    rest = tuple(t for t in result.tests if t.question is None)
+    if rest:
+        groups.append(QuestionGroup(None, "other checks", rest))
+    return groups

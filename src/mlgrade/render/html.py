@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from mlgrade.render.common import could_not_run, errored_reason, fmt_points, truncate
+from mlgrade.render.common import could_not_run, errored_reason, fmt_points, question_groups, truncate
 from mlgrade.results import GradeResult, SubmissionStatus, TestStatus
 
 FEEDBACK_LIMIT = 2000  # characters per free-text field
@@ -29,12 +29,69 @@ th,td{border:1px solid #d1d9e0;padding:.35rem .6rem;text-align:left;vertical-ali
 th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}
 .pass{color:#1a7f37;font-weight:600}.fail{color:#d1242f;font-weight:600}
 .error{color:#8250df;font-weight:600}code{font-family:ui-monospace,monospace}
-.notes li{color:#9a6700}footer{margin-top:2rem;color:#59636e;font-size:.85rem}
+.notes li{color:#9a6700}tr.q td{background:#f6f8fa}td.t{padding-left:1.4rem}
+.todo{color:#9a6700;font-weight:600}footer{margin-top:2rem;color:#59636e;font-size:.85rem}
 """
 
 
 def _text(value: str, limit: int = FEEDBACK_LIMIT) -> str:
     return escape(truncate(value, limit), quote=True)
+
+
+def _tests_table(result: GradeResult) -> list[str]:
+    """One table, rows grouped by question: a question row, then its tests (a question whose
+    stubs all still raise NotImplementedError is one row: not started)."""
+    rows = ["<table><thead><tr><th>Question / test</th><th>Points</th><th>Result</th>"
+            "<th>Feedback</th></tr></thead><tbody>"]
+    for group in question_groups(result):
+        head = f"<strong>{_text(group.label, 40)}</strong> {_text(group.title, 300)}"
+        points = f"{fmt_points(group.earned)}/{fmt_points(group.points)}"
+        if group.not_started:
+            rows.append(f'<tr class="q"><td>{head}</td><td class="num">{points}</td>'
+                        '<td class="todo">not started</td><td></td></tr>')
+            continue
+        rows.append(f'<tr class="q"><td>{head}</td><td class="num">{points}</td><td></td><td></td></tr>')
+        for t in group.tests:
+            word, css = _MARK[t.status]
+            rows.append(f'<tr><td class="t">{_text(t.title, 300)}</td><td class="num">'
+                        f"{fmt_points(t.earned)}/{fmt_points(t.points)}</td>"
+                        f'<td class="{css}">{word}</td><td>{_text(t.feedback)}</td></tr>')
+    rows.append("</tbody></table>")
+    return rows
+
+
+def _cells_table(result: GradeResult) -> list[str]:
+    rows = ["<table><thead><tr><th>Code cell</th><th>Error</th>"
+            "<th>Line</th></tr></thead><tbody>"]
+    for e in result.execution.errors:
+        rows.append(f'<tr><td class="num">{e.cell}</td>'
+                    f"<td>{_text(f'{e.ename}: {e.evalue}', 300)}</td>"
+                    f"<td><code>{_text(e.line or '', 200)}</code></td></tr>")
+    rows.append("</tbody></table>")
+    return rows
+
+
+def fragment(result: GradeResult, label: str) -> str:
+    """The report as a piece of a notebook's output (``mlgrade.check()``): no page, a style
+    scoped to its own class, ``label`` as its first line (it says what kind of check it is)."""
+    scoped = "".join(f".mlgrade-report {sel}{{{body}}}" for part in _CSS.replace("\n", "").split("}")
+                     if "{" in part and not part.strip().startswith(("body", "h1", "footer"))
+                     for sels, body in [part.split("{", 1)]
+                     for sel in sels.split(","))
+    full = " full" if result.full_marks else ""
+    parts = [f'<div class="mlgrade-report"><style>{scoped}</style>',
+             f'<p class="nb">{_text(label, 400)}</p>',
+             f'<p class="score{full}">{_text(result.title, 200)}: {fmt_points(result.score)} / '
+             f"{fmt_points(result.max_score)}</p>"]
+    if result.status is SubmissionStatus.ERRORED:
+        parts.append(f'<p class="errored">{_text(errored_reason(result))}</p>')
+    if result.tests:
+        parts += _tests_table(result)
+    if result.execution.errors:
+        parts += _cells_table(result)
+    parts += [f'<p class="nb">Note: {_text(n)}</p>' for n in result.notices]
+    parts.append("</div>")
+    return "\n".join(parts) + "\n"
 
 
 def render(result: GradeResult) -> str:
@@ -58,24 +115,11 @@ def render(result: GradeResult) -> str:
         parts.append(f'<p class="errored"><strong>{headline}:</strong> '
                      f"{_text(errored_reason(result))}</p>")
     if result.tests:
-        parts += ["<h2>Tests</h2>", "<table><thead><tr><th>Test</th><th>Points</th>"
-                  "<th>Result</th><th>Feedback</th></tr></thead><tbody>"]
-        for t in result.tests:
-            word, css = _MARK[t.status]
-            parts.append(f"<tr><td>{_text(t.title, 300)}</td><td class=\"num\">"
-                         f"{fmt_points(t.earned)}/{fmt_points(t.points)}</td>"
-                         f'<td class="{css}">{word}</td><td>{_text(t.feedback)}</td></tr>')
-        parts.append("</tbody></table>")
+        parts += ["<h2>Tests</h2>", *_tests_table(result)]
     elif result.status is SubmissionStatus.GRADED:
         parts.append("<p>This assignment has no graded tests.</p>")
     if result.execution.errors:
-        parts += ["<h2>Cells that raised</h2>", "<table><thead><tr><th>Cell</th><th>Error</th>"
-                  "<th>Line</th></tr></thead><tbody>"]
-        for e in result.execution.errors:
-            parts.append(f'<tr><td class="num">{e.cell}</td>'
-                         f"<td>{_text(f'{e.ename}: {e.evalue}', 300)}</td>"
-                         f"<td><code>{_text(e.line or '', 200)}</code></td></tr>")
-        parts.append("</tbody></table>")
+        parts += ["<h2>Cells that raised</h2>", *_cells_table(result)]
     if result.notices:
         parts.append('<ul class="notes">')
         parts += [f"<li>Note: {_text(n)}</li>" for n in result.notices]

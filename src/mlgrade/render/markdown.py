@@ -7,7 +7,7 @@ table, and every free-text field is truncated with a visible marker.
 
 from __future__ import annotations
 
-from mlgrade.render.common import could_not_run, errored_reason, fmt_points, truncate
+from mlgrade.render.common import could_not_run, errored_reason, fmt_points, question_groups, truncate
 from mlgrade.results import GradeResult, SubmissionStatus, TestStatus
 
 FEEDBACK_LIMIT = 500  # characters per table cell
@@ -33,15 +33,21 @@ def render(result: GradeResult) -> str:
                     else "Grading did not finish cleanly")
         lines += [f"> **{headline}:** {cell(errored_reason(result))}", ""]
     if result.tests:
-        lines += ["| Test | Points | Result | Feedback |", "| --- | ---: | --- | --- |"]
-        for t in result.tests:
-            lines.append(f"| {cell(t.title, 200)} | {fmt_points(t.earned)}/{fmt_points(t.points)} "
-                         f"| {_ICON[t.status]} | {cell(t.feedback)} |")
+        lines += ["| Question | Test | Points | Result | Feedback |", "| --- | --- | ---: | --- | --- |"]
+        for g in question_groups(result):
+            label = f"**{cell(g.label, 40)}** {cell(g.title, 200)}"
+            if g.not_started:  # one row, not one stub hint per test
+                lines.append(f"| {label} | | {fmt_points(g.earned)}/{fmt_points(g.points)} "
+                             "| 💤 not started | |")
+                continue
+            for t in g.tests:
+                lines.append(f"| {label} | {cell(t.title, 200)} | {fmt_points(t.earned)}/"
+                             f"{fmt_points(t.points)} | {_ICON[t.status]} | {cell(t.feedback)} |")
         lines.append("")
     elif result.status is SubmissionStatus.GRADED:
         lines += ["This assignment has no graded tests.", ""]
     if result.execution.errors:
-        lines += ["### Cells that raised", "", "| Cell | Error | Line |", "| ---: | --- | --- |"]
+        lines += ["### Cells that raised", "", "| Code cell | Error | Line |", "| ---: | --- | --- |"]
         for e in result.execution.errors:
             error = cell(f"{e.ename}: {e.evalue}", 300)
             lines.append(f"| {e.cell} | {error} | {cell(e.line or '', 200)} |")

@@ -1,0 +1,120 @@
+"""Check a question from inside the learner's notebook: ``mlgrade.check("q3")``.
+
+The notebook's *current* state in the running kernel is graded, without re-running anything,
+by the same hidden graders, settings, seed and comparisons as ``mlgrade check``, in a grader
+process that is not the kernel (:mod:`mlgrade.selfcheck.grader`); this cell answers its
+questions meanwhile (:mod:`mlgrade.selfcheck.serve`). The result is labelled a self-check: the
+official grade is the one from a fresh sandboxed kernel (``mlgrade check``).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from mlgrade.selfcheck.serve import SelfCheckError, Worker, serve
+
+__all__ = ["SelfCheckError", "check", "load_ipython_extension"]
+
+_worker: Worker | None = None
+# names every IPython session defines: never evidence of which assignment this is
+_SESSION_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+
+
+def _shell() -> Any:
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
+def _names(shell: Any) -> list[str]:
+    hidden = getattr(shell, "user_ns_hidden", {})
+    return sorted(n for n in shell.user_ns if isinstance(n, str) and not n.startswith("_")
+                  and n not in hidden and n not in _SESSION_NAMES)
+
+
+def _notebook_hint(shell: Any) -> str | None:
+    """The notebook's path where the front-end tells the kernel (VS Code, Jupyter Server)."""
+    for value in (shell.user_ns.get("__vsc_ipynb_file__"), os.environ.get("JPY_SESSION_NAME")):
+        if isinstance(value, str) and value.endswith(".ipynb"):
+            return value
+    return None
+
+
+def _worker_for_session() -> Worker:
+    global _worker
+    if _worker is None or not _worker.alive:
+        if _worker is not None:
+            _worker.close()
+        _worker = Worker()
+    return _worker
+
+
+def _show(final: dict[str, Any]) -> None:
+    from IPython.display import display
+
+    # both: JupyterLab, classic Notebook and VS Code show the HTML, a terminal the text
+    display({"text/plain": str(final.get("text", "")), "text/html": str(final.get("html", ""))},
+            raw=True)
+
+
+def check(question: str | Iterable[str] | None = None, *, assignment: str | None = None,
+          seed: int | None = None, display: bool = True) -> dict[str, Any] | None:
+    """Grade ``question`` (``"q3"``, a list of ids, or ``None`` for every question) against
+    this kernel's current state, and show the report in the cell's output.
+
+    ``assignment`` names the assignment when mlgrade cannot tell it from the names your
+    notebook defines; ``seed`` is the graders' seed (default: ``MLGRADE_SEED`` or the
+    assignment's, as with ``mlgrade check``). With ``display=False`` nothing is shown and the
+    result document (the JSON format's fields plus ``label``) is returned instead.
+    """
+    shell = _shell()
+    if shell is None or not hasattr(shell, "user_ns"):
+        raise SelfCheckError("mlgrade.check() runs inside a Jupyter or IPython session; "
+                             "from a terminal, use `mlgrade check ASSIGNMENT NOTEBOOK`.")
+    questions = [question] if isinstance(question, str) else (None if question is None else list(question))
+    request = {"op": "check", "questions": questions, "assignment": assignment, "seed": seed,
+               "names": _names(shell), "hint": _notebook_hint(shell), "pid": os.getpid(),
+               "assignments": os.environ.get("MLGRADE_ASSIGNMENTS") or None}
+    worker = _worker_for_session()
+    try:
+        final = serve(worker, request)
+    except BaseException:
+        # an interrupt or a broken pipe: this grader process may be mid-run; start afresh
+        global _worker
+        worker.close()
+        _worker = None
+        raise
+    if final.get("op") == "error":
+        if not display:
+            raise SelfCheckError(str(final.get("message")))
+        # a learner's mistake (a question id, an unknown assignment): one line, no traceback
+        message = f"mlgrade: {final.get('message')}"
+        _show({"text": message, "html": f"<pre>{html.escape(message)}</pre>"})
+        return None
+    result: dict[str, Any] = dict(final["result"])
+    result["label"] = final.get("label", "")
+    if display:
+        _show(final)
+        return None
+    return result
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext mlgrade`` adds ``%mlgrade check [q3 ...]``."""
+    def magic(line: str) -> None:
+        words = line.split()
+        if not words or words[0] != "check":
+            print("usage: %mlgrade check [q1 q2 ...] [--assignment NAME]")
+            return
+        args = words[1:]
+        name = None
+        if "--assignment" in args:
+            at = args.index("--assignment")
+            name = args[at + 1] if at + 1 < len(args) else None
+            args = args[:at] + args[at + 2:]
+        check(args or None, assignment=name)
+
+    shell.register_magic_function(magic, "line", "mlgrade")

@@ -1,0 +1,137 @@
+"""Kernel side of ``mlgrade.check()``: serve the grader process's requests from the calling cell.
+
+While a cell runs, the kernel's shell channel is busy, so the grader cannot send it execute
+requests; instead the calling cell itself answers them, in the kernel's main thread, with the
+harness the CLI's graders use (:func:`mlgrade.bridge.harness.answer`, the same answer
+documents), sent back down a pipe. Everything is plain data; the verdicts are the grader's.
+
+Interrupts: the grader stops a learner call that overruns by announcing it on the pipe, then
+sending SIGINT. A KeyboardInterrupt with such a notice waiting becomes a timeout answer; one
+without (the learner's own Interrupt button) ends the check and is raised as usual.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import types
+from pathlib import Path
+from typing import IO, Any
+
+from mlgrade.selfcheck.wire import Channel, ChannelClosed, sigint_blocked
+
+_HARNESS = Path(__file__).resolve().parents[1] / "bridge" / "harness.py"
+
+
+class SelfCheckError(RuntimeError):
+    """The self-check could not run (one line, in mlgrade's words)."""
+
+
+def fresh_harness() -> types.ModuleType:
+    """A new copy of the bridge harness for one check, with builtins of its own (as the CLI
+    installs it in a grading kernel): objects it keeps for graders die with the check."""
+    module = types.ModuleType("_mlgrade_selfcheck_harness")
+    module.__dict__["__builtins__"] = dict(vars(sys.modules["builtins"]))
+    exec(compile(_HARNESS.read_text(encoding="utf-8"), "<mlgrade-harness>", "exec"), module.__dict__)
+    return module
+
+
+class Worker:
+    """The grader process, kept for the kernel's session (the first check starts it)."""
+
+    def __init__(self) -> None:
+        self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlgrade.selfcheck.grader"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            start_new_session=True,  # a Ctrl-C meant for the kernel's terminal is not its
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.channel = Channel(self.process.stdout.fileno(), self.process.stdin.fileno())
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            self.log.seek(0)
+            return self.log.read().decode("utf-8", "replace")[-1500:]
+        return ""
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        with contextlib.suppress(Exception):
+            self.process.wait(5)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self.log.close()
+
+
+def _notice_waiting(channel: Channel, backlog: collections.deque[dict[str, Any]]) -> bool:
+    """Whether the grader announced an interrupt; other messages read meanwhile are kept."""
+    found = False
+    with sigint_blocked():
+        while True:
+            message = channel.receive(0.05)
+            if message is None:
+                return found
+            if message.get("op") == "interrupting":
+                found = True
+            else:
+                backlog.append(message)
+
+
+def serve(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+    """Send one check request and answer the grader until its final message, which is
+    returned. A learner's own interrupt ends the grader process and is raised."""
+    channel = worker.channel
+    harness = fresh_harness()
+    backlog: collections.deque[dict[str, Any]] = collections.deque()
+    home = os.getcwd()
+    computing: int | None = None
+    try:
+        channel.send(request)
+        while True:
+            try:
+                if backlog:
+                    message: dict[str, Any] | None = backlog.popleft()
+                else:
+                    message = channel.receive(0.5)
+                if message is None:
+                    if not worker.alive:
+                        raise ChannelClosed("the grader process ended")
+                    continue
+                op = message.get("op")
+                if op == "request":
+                    computing = int(message["id"])
+                    answer = harness.answer(str(message["payload"]))
+                    channel.send({"op": "answer", "id": computing, "answer": answer})
+                    computing = None
+                elif op == "ready":
+                    # graders put files in the kernel's working folder and learner code reads
+                    # relative paths: both use a private job folder, as in `mlgrade check`
+                    os.chdir(str(message["job"]))
+                elif op in ("done", "error"):
+                    return message
+            except KeyboardInterrupt:
+                if not _notice_waiting(channel, backlog):
+                    raise  # the learner's own interrupt
+                if computing is not None:
+                    channel.send({"op": "answer", "id": computing, "interrupted": True})
+                    computing = None
+    except ChannelClosed:
+        detail = worker.log_tail().strip().splitlines()
+        raise SelfCheckError("the grader process stopped unexpectedly"
+                             + (f" ({detail[-1][:200]})" if detail else "")
+                             + "; run the check again, or use `mlgrade check`.") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.chdir(home)

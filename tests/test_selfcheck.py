@@ -1,0 +1,159 @@
+"""``mlgrade.check()`` inside a real IPython kernel: it grades the kernel's current state with
+the CLI's graders, returns control when a learner function loops forever, shows an HTML and a
+plain-text report, and agrees with ``mlgrade check`` test by test on every month's solution,
+starter and a known-wrong mutant."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from tests.conftest import SOLUTIONS, assignment, mutant, notebook_from_cells, solution
+from tests.kernel_support import live_kernel, verdicts
+
+from mlgrade.config import resolve_settings
+from mlgrade.pipeline import check_notebook
+
+pytestmark = pytest.mark.kernel
+
+LOOPING_SIGMOID = "def sigmoid(z):\n    while True:\n        z = z + 1\n"
+HALF_GRADIENT = ("import numpy as np\n\ndef mse_gradient(X, y, w):\n"
+                 "    return (1.0 / len(y)) * X.T @ (X @ w - y)\n")
+
+
+def _month5_mutant() -> nbformat.NotebookNode:
+    from tests.graders.test_month5 import NO_EVAL, SETUP, _cell
+
+    return notebook_from_cells(_cell(SETUP), _cell("def get_device"), _cell("def build_mlp"), NO_EVAL)
+
+
+def _mutant(month: str) -> nbformat.NotebookNode:
+    """One known-wrong notebook per month (the mutants of tests/graders)."""
+    if month == "month1":
+        from tests.graders.test_month1 import TOP_WORDS_MOST_COMMON
+        return mutant(month, {"def top_words": TOP_WORDS_MOST_COMMON})
+    if month == "month2":
+        return mutant(month, {"def mse_gradient": HALF_GRADIENT})
+    if month == "month3":
+        from tests.graders.test_month3 import FITTED_FACTORY, TRAIN_SET_METRICS
+        return mutant(month, {"def build_pipeline": FITTED_FACTORY, "def evaluate": TRAIN_SET_METRICS})
+    if month == "month4":
+        from tests.graders.test_month4 import ASCENDING_IMPORTANCE
+        return mutant(month, {"def top_features": ASCENDING_IMPORTANCE})
+    if month == "month5":
+        return _month5_mutant()
+    from tests.graders.test_month6 import PSI_EQUAL_WIDTH
+    return mutant(month, {"def psi": PSI_EQUAL_WIDTH})
+
+
+def _notebook(month: str, kind: str) -> nbformat.NotebookNode:
+    if kind == "solution":
+        return solution(month)
+    if kind == "starter":
+        return nbformat.read(assignment(month).starter, as_version=4)
+    return _mutant(month)
+
+
+MONTHS = [f"month{n}" for n in range(1, 7)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["solution", "starter", "mutant"])
+@pytest.mark.parametrize("month", MONTHS)
+def test_in_notebook_verdicts_equal_mlgrade_check(month: str, kind: str, tmp_path: Path) -> None:
+    a = dataclasses.replace(assignment(month), solution=SOLUTIONS / f"{month}.ipynb")
+    nb = _notebook(month, kind)
+    path = tmp_path / f"{month}.ipynb"
+    nbformat.write(nb, path)
+    official = check_notebook(path, a, resolve_settings({}, a.limits)).result
+    with live_kernel(tmp_path / "learner", a) as kernel:
+        kernel.run_notebook(nb)
+        # the assignment is recognised from the names the notebook defines (a starter's
+        # stubs define them too); the mutant of month 5 holds only some cells: name it
+        named = {"assignment": month} if kind == "mutant" and month == "month5" else {}
+        mine = kernel.check(None, **named)
+    assert mine["assignment"] == month and mine["seed"] == official.seed
+    assert verdicts(mine["tests"]) == verdicts([dataclasses.asdict(t) for t in official.tests])
+    if kind == "solution":
+        assert mine["score"] == mine["max_score"] > 0
+    if kind == "starter":
+        assert mine["score"] == 0
+
+
+@pytest.fixture(scope="module")
+def month2_kernel(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One learner kernel for month 2 with a sigmoid that never returns; call timeout 2 s."""
+    a = assignment("month2")
+    nb = mutant("month2", {"def sigmoid": LOOPING_SIGMOID})
+    with live_kernel(tmp_path_factory.mktemp("m2"), a, env={"MLGRADE_CALL_TIMEOUT": "2"}) as kernel:
+        kernel.run_notebook(nb)
+        yield kernel
+
+
+def test_a_learner_function_that_never_returns_times_out_and_control_returns(month2_kernel) -> None:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    doc = month2_kernel.check("q7")
+    assert time.monotonic() - start < 30
+    (sigmoid,) = doc["tests"]
+    assert sigmoid["status"] == "failed"
+    assert "took longer than 2 s and was stopped" in sigmoid["feedback"]
+    # the kernel is free again and the next check works; the state it grades is the current one
+    assert [t["status"] for t in month2_kernel.check("Q3")["tests"]] == ["passed"]
+    assert month2_kernel.run("x_after = 41 + 1\nprint(x_after)").stdout.strip() == "42"
+
+
+def test_one_question_other_questions_and_the_current_state(month2_kernel) -> None:  # type: ignore[no-untyped-def]
+    doc = month2_kernel.check(["q2", "3"])
+    assert {t["question"] for t in doc["tests"]} == {"q2", "q3"}
+    assert "self-check" in doc["label"] and "mlgrade check month2" in doc["label"]
+    # redefine a function in the kernel: the next check sees the change without a re-run
+    month2_kernel.run(HALF_GRADIENT)
+    (gradient,) = month2_kernel.check("q3")["tests"]
+    assert gradient["status"] == "failed" and "factor of 2" in gradient["feedback"]
+    month2_kernel.run(solution("month2").cells[[c.source for c in solution("month2").cells]
+                                                .index(next(c.source for c in solution("month2").cells
+                                                            if "def mse_gradient" in c.source))].source)
+    assert month2_kernel.check("q3")["tests"][0]["status"] == "passed"
+
+
+def test_report_is_html_and_plain_text_and_graders_stay_out_of_the_kernel(month2_kernel) -> None:  # type: ignore[no-untyped-def]
+    shown = month2_kernel.run("import mlgrade\nmlgrade.check('q1')")
+    assert shown.status == "ok"
+    (bundle,) = shown.displays
+    assert "<table>" in bundle["text/html"] and "self-check" in bundle["text/html"]
+    assert "Q1" in bundle["text/plain"] and "self-check" in bundle["text/plain"]
+    assert "A weighted-sum prediction" in bundle["text/plain"]
+    modules = month2_kernel.run("import sys\nprint(sorted(m for m in sys.modules "
+                                "if 'test_month' in m or m == 'pytest'))").stdout.strip()
+    assert modules == "[]"
+
+
+def test_usage_mistakes_are_one_line(month2_kernel) -> None:  # type: ignore[no-untyped-def]
+    shown = month2_kernel.run("mlgrade.check('q42')")
+    assert shown.status == "ok"
+    (bundle,) = shown.displays
+    assert bundle["text/plain"].startswith("mlgrade: month2 has no question 'q42'")
+    assert len(bundle["text/plain"].splitlines()) == 1
+    wrong = month2_kernel.run("mlgrade.check('q1', assignment='mnth2', display=False)")
+    assert wrong.error is not None and wrong.error["ename"] == "SelfCheckError"
+    assert "did you mean 'month2'" in wrong.error["evalue"]
+
+
+def test_the_learners_own_interrupt_stops_the_check(tmp_path: Path) -> None:
+    a = assignment("month2")
+    nb = mutant("month2", {"def sigmoid": LOOPING_SIGMOID})
+    with live_kernel(tmp_path, a, env={"MLGRADE_CALL_TIMEOUT": "60"}) as kernel:
+        kernel.run_notebook(nb)
+        msg_id = kernel.kc.execute("import mlgrade\nmlgrade.check('q7', display=False)")
+        time.sleep(3)  # the grader is now waiting on the looping sigmoid
+        kernel.km.interrupt_kernel()
+        reply = kernel.kc.get_shell_msg(timeout=30)
+        while reply["parent_header"].get("msg_id") != msg_id:  # earlier requests' replies
+            reply = kernel.kc.get_shell_msg(timeout=30)
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        # and the next check starts a fresh grader process
+        assert kernel.check("q1")["tests"][0]["status"] == "passed"
