@@ -72,8 +72,10 @@ def test_grade_a_class_then_report_export_and_feedback(tmp_path: Path) -> None:
                          "ON l.id = s.learner_id")) == {
         "alice": None, "bob": None, "carol": None, "dave": None, "erin": "timeout",
         "frank": "kernel_died"}
-    assert rows(db, "SELECT DISTINCT seed, mlgrade_version FROM submissions") == [
-        (20260101, "0.1.0")]
+    # a secret seed, drawn once for this gradebook and assignment, graded everyone
+    ((seed,),) = rows(db, "SELECT seed FROM assignment_seeds WHERE assignment = 'month2'")
+    assert rows(db, "SELECT DISTINCT seed FROM submissions") == [(seed,)] and seed != 20260101
+    assert "seed: secret, kept in the gradebook" in first.stderr
     assert rows(db, "SELECT source FROM submissions ORDER BY source")[2] == ("carol/month2.ipynb",)
 
     # incremental: nothing changed, nothing graded; one learner resubmits, only they are graded
@@ -86,15 +88,23 @@ def test_grade_a_class_then_report_export_and_feedback(tmp_path: Path) -> None:
 
     csv = runner.invoke(app, ["export", "--gradebook", str(db), "--detail"])
     header, *lines = csv.stdout.splitlines()
-    assert header.split(",")[:4] == ["learner", "month2", "month2:status", "month2:test_prediction"]
-    assert len(header.split(",")) == 3 + 9
-    assert [line.split(",")[:4] for line in lines] == [
-        ["alice", "15", "graded", "1"], ["bob", "15", "graded", "1"],
-        ["carol", "0", "graded", "0"], ["dave", "14", "graded", "0"],
-        ["erin", "13", "graded", "1"], ["frank", "13", "graded", "1"]]
+    assert header.split(",")[:9] == [
+        "learner", "month2", "month2:max", "month2:percent", "month2:status", "month2:late",
+        "month2:original", "month2:adjusted", "month2:test_prediction"]
+    ((n_tests,),) = rows(db, "SELECT COUNT(DISTINCT test_id) FROM test_results")
+    assert len(header.split(",")) == 8 + n_tests
+    assert [line.split(",")[:9] for line in lines] == [
+        ["alice", "15", "15", "100", "graded", "", "15", "", "1"],
+        ["bob", "15", "15", "100", "graded", "", "15", "", "1"],
+        ["carol", "0", "15", "0", "graded", "", "0", "", "0"],
+        ["dave", "14", "15", "93.3", "graded", "", "14", "", "0"],
+        ["erin", "13", "15", "86.7", "graded", "", "13", "", "1"],
+        ["frank", "13", "15", "86.7", "graded", "", "13", "", "1"]]
     plain = runner.invoke(app, ["export", "--gradebook", str(db), "--format", "json"])
-    assert json.loads(plain.stdout)[3] == {"learner": "dave", "month2": 14.0,
-                                           "month2:status": "graded"}
+    assert json.loads(plain.stdout)[3] == {
+        "learner": "dave", "month2": 14.0, "month2:max": 15.0, "month2:percent": 93.3,
+        "month2:status": "graded", "month2:late": "", "month2:original": 14.0,
+        "month2:adjusted": None}
 
     rep = runner.invoke(app, ["report", "month2", "--gradebook", str(db), "-f", "json",
                               "--plot", str(tmp_path / "plot.png")])
@@ -110,6 +120,7 @@ def test_grade_a_class_then_report_export_and_feedback(tmp_path: Path) -> None:
     assert data["problems"][1]["reason"].startswith("cell 16: KernelDied: the kernel died")
     assert data["slowest"][0]["learner"] in ("erin", "frank")
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {tmp_path / 'plot.png'}" in rep.stderr
     text = runner.invoke(app, ["report", "--gradebook", str(db)], env={"COLUMNS": "200"})
     assert "pass rate per test, hardest first" in text.stdout and "erin" in text.stdout
 

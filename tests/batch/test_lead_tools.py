@@ -113,6 +113,8 @@ def test_late_flags_and_the_optional_penalty(tmp_path: Path) -> None:
         book.set_due(assignment="m", title="Month M", max_score=3, due=None, late_penalty=0.5)
         assert marks(book, "m")[1].final == 2.0
         assert export(book, ExportFormat.CSV).splitlines()[2] == "bob,2,3,66.7,graded,yes,3,"
+        adjust(book, "bob", total=2.5, reason="penalty waived in part")  # the final word
+        assert export(book, ExportFormat.CSV).splitlines()[2] == "bob,2.5,3,83.3,graded,yes,3,2.5"
         # an unchanged submission's file time never moves it later; the lead's CSV does
         book.refresh(learner="ann", assignment="m",
                      provenance=Provenance("2026-04-01T00:00:00+00:00", "mtime"))

@@ -2,9 +2,9 @@
 
 The grader's score is never rewritten: a mark is computed from it each time, so undoing an
 adjustment or changing a due date needs no regrade. Order: per-test adjustments set that test's
-points, a total adjustment sets the score, then the late penalty (if one is configured) comes
-off. Adjustments made for an earlier submission (the learner handed in new bytes since) do not
-apply; they are listed as ``stale``.
+points, then the late penalty (if one is configured) comes off; a total adjustment sets the
+score that counts, penalty included. Adjustments made for an earlier submission (the learner
+handed in new bytes since) do not apply; they are listed as ``stale``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ def mark_of(sub: Recorded, adjustments: list[Adjustment], due: Due) -> Mark:
     if used:
         adjusted = round(sum(earned.values()), 6) if total is None else total
         adjusted = min(max(adjusted, 0.0), sub.max_score)
-    late = lateness(sub.submitted_at, due.due, due.late_penalty, adjusted)
+    # a total set by the lead is the score that counts: no penalty on top (still flagged late)
+    late = lateness(sub.submitted_at, due.due, 0.0 if total is not None else due.late_penalty,
+                    adjusted)
     return Mark(learner=sub.learner, assignment=sub.assignment, original=sub.score,
                 adjusted=adjusted, final=round(adjusted - late.penalty, 6),
                 max_score=sub.max_score, status=sub.status, late=late,

@@ -285,18 +285,18 @@ def _print_report(out: Console, rep: AssignmentReport) -> None:
 
     from mlgrade.batch.report import bin_label, test_label
 
-    out.print(Text.assemble((rep.assignment, "bold"), f": {rep.title}"))
+    out.print(Text.assemble((rep.assignment, "bold"), f": {rep.title}"), soft_wrap=True)
     out.print(f"{rep.submissions} submissions, {rep.graded} graded, {rep.errored} errored, "
               f"{rep.full_marks} full marks; mean {rep.mean:.2f}, median "
               f"{fmt_points(rep.median)}, range {fmt_points(rep.lowest)}-"
-              f"{fmt_points(rep.highest)} (out of {fmt_points(rep.max_score)})", markup=False)
+              f"{fmt_points(rep.highest)} (out of {fmt_points(rep.max_score)})", markup=False, soft_wrap=True)
     if rep.due:
         penalty = (f", {fmt_points(rep.late_penalty)} point(s) off per day late"
                    if rep.late_penalty else ", no late penalty")
-        out.print(f"due {rep.due}{penalty}; {len(rep.late)} late", markup=False)
+        out.print(f"due {rep.due}{penalty}; {len(rep.late)} late", markup=False, soft_wrap=True)
     if rep.seed is not None:
         out.print(f"seed {rep.seed} (reproduce one grade: mlgrade check {rep.assignment} "
-                  f"NOTEBOOK --seed {rep.seed})", markup=False)
+                  f"NOTEBOOK --seed {rep.seed})", markup=False, soft_wrap=True)
     hist = _table("score distribution", "score", "learners", "", right=("learners",))
     for lo, hi, n in rep.histogram:
         label = bin_label(lo, hi) + (" (full marks)" if lo == hi and rep.max_score else "")
@@ -396,7 +396,8 @@ def adjust(
     points: Annotated[float | None, typer.Option(
         help="With --test: the points that test counts for (0 to its maximum).")] = None,
     total: Annotated[float | None, typer.Option(
-        help="The assignment's score that counts (0 to the maximum), instead of --test.")] = None,
+        help="The assignment's score that counts (0 to the maximum; no late penalty on top), "
+        "instead of --test.")] = None,
     reason: Annotated[str | None, typer.Option(help="Why (required; shown to the learner in "
                                                "their feedback).")] = None,
     by: Annotated[str | None, typer.Option(help="Who made it [default: $USER].")] = None,
