@@ -97,6 +97,7 @@ def resolve_settings(
     environ: Mapping[str, str] | None = None,
     *,
     official: bool = False,
+    flags: Mapping[str, str] | None = None,
 ) -> Settings:
     """Build the effective settings; ``None`` CLI values fall through to the next source.
 
@@ -117,7 +118,7 @@ def resolve_settings(
             values[name] = _checked(name, environ[env_name].strip(), f"environment {env_name}")
     for name, raw in (cli or {}).items():
         if raw is not None:
-            values[name] = _checked(name, raw, f"--{name.replace('_', '-')}")
+            values[name] = _checked(name, raw, (flags or {}).get(name, f"--{name.replace('_', '-')}"))
     if "seed" in values:
         values["seed_origin"] = SeedOrigin.PINNED
     elif official:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import re
 import time
+from collections.abc import Callable
 
 from nbformat import NotebookNode
 
@@ -57,16 +58,45 @@ def cell_error(number: int, cell: NotebookNode) -> CellError | None:
     return None
 
 
-def run_notebook(session: KernelSession, nb: NotebookNode, settings: Settings) -> Execution:
-    """Run every code cell of ``nb`` (in place: outputs land in the in-memory copy)."""
+def running_line(outputs: list[NotebookNode]) -> str | None:
+    """The learner's line that was running when an interrupt stopped a cell: the ``---->``
+    line of the innermost frame that belongs to a notebook cell (not a library's)."""
+    for output in outputs:
+        if output.get("output_type") != "error":
+            continue
+        found, in_cell = None, False
+        for chunk in output.get("traceback", []):
+            for raw in _strip(chunk).splitlines():
+                line = raw.strip()
+                if line.startswith(("Cell In[", "Input In [", "<ipython-input-")):
+                    in_cell = True
+                elif line.startswith("File "):
+                    in_cell = False
+                elif in_cell and (match := _ARROW.match(line)):
+                    found = match.group(2).strip()[:200] or found
+        return found
+    return None
+
+
+# told, as each code cell starts: its number, how many there are, its first line, its limit
+CellObserver = Callable[[int, int, str, float], None]
+
+
+def run_notebook(session: KernelSession, nb: NotebookNode, settings: Settings,
+                 on_cell: CellObserver | None = None) -> Execution:
+    """Run every code cell of ``nb`` (in place: outputs land in the in-memory copy).
+
+    Cells are numbered as the learner sees them: the n-th code cell, from 1 (markdown cells
+    do not count), in every error and progress report."""
     start = time.perf_counter()
     deadline = start + settings.notebook_timeout
     errors: list[CellError] = []
     completed: list[NotebookNode] = []
-    cells = [(i + 1, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    cells = [(n, i, c) for n, (i, c) in enumerate(code, start=1)]
     run = restarts = 0
     timed_out = False
-    for number, cell in cells:
+    for number, index, cell in cells:
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             timed_out = True
@@ -76,7 +106,9 @@ def run_notebook(session: KernelSession, nb: NotebookNode, settings: Settings) -
         if not cell.source.strip():
             continue
         limit = min(settings.cell_timeout, remaining)
-        outcome = session.run(cell, number - 1, limit)
+        if on_cell is not None:
+            on_cell(number, len(cells), cell.source.strip().splitlines()[0][:200], limit)
+        outcome = session.run(cell, index, limit)
         run += 1
         if outcome.status == "ok":
             completed.append(cell)
@@ -92,7 +124,7 @@ def run_notebook(session: KernelSession, nb: NotebookNode, settings: Settings) -
                 f"cell ran longer than {limit:.0f} s and was stopped"
                 + (" (the whole-notebook limit)" if whole else "")
                 + "; look for an infinite loop or very slow code",
-                cell.source.strip().splitlines()[0][:200] if cell.source.strip() else None))
+                running_line(outcome.outputs) or cell.source.strip().splitlines()[0][:200]))
         else:
             errors.append(CellError(number, "KernelDied",
                                     "the kernel died while running this cell (os._exit, a crash, or too much memory)",

@@ -41,10 +41,29 @@ from mlgrade.score import score
 if TYPE_CHECKING:
     from mlgrade.grading.runner import GraderRun
 
-Observer = Callable[[str], None]  # told the name of each stage as it starts
+@dataclass(frozen=True)
+class Progress:
+    """What grading is doing now, for a progress display (the core never draws one)."""
+
+    stage: str  # read, execute, grade, score
+    cell: int = 0  # execute: the code cell starting, numbered as in reports (1-based) ...
+    cells: int = 0  # ... of this many code cells
+    line: str = ""  # its first line
+    timeout: float = 0.0  # its time limit in seconds
+    test: int = 0  # grade: the grader test starting (1-based) ...
+    tests: int = 0  # ... of this many
+    title: str = ""  # its title
+
+    def __str__(self) -> str:
+        return self.stage
 
 
-def _noop(stage: str) -> None:
+# told of each stage as it starts, each code cell and each grader test (the last from the
+# graders' thread): it must be quick and thread-safe
+Observer = Callable[[Progress], None]
+
+
+def _noop(progress: Progress) -> None:
     return None
 
 
@@ -91,9 +110,13 @@ class _GraderThread(threading.Thread):
     """
 
     def __init__(self, assignment: Assignment, kernel: KernelDispatcher, settings: Settings,
-                 job: Path) -> None:
+                 job: Path, questions: tuple[str, ...] | None = None,
+                 observer: Observer = _noop) -> None:
         super().__init__(name="mlgrade-graders", daemon=True)
         self._assignment, self._kernel, self._settings, self._job = assignment, kernel, settings, job
+        self._questions, self._observer = questions, observer
+        self.serving = threading.Event()  # set once the notebook has run
+        self.latest: Progress | None = None
         self.result: GraderRun | None = None
         self.error: BaseException | None = None
 
@@ -104,14 +127,23 @@ class _GraderThread(threading.Thread):
 
             s = self._settings
             bridge = Notebook(self._kernel, s.call_timeout, s.max_result_bytes)
+            def tell(k: int, n: int, title: str) -> None:
+                # the first test starts (and waits for the kernel) while the notebook still
+                # runs: hold its news until grading really begins
+                self.latest = Progress("grade", test=k, tests=n, title=title)
+                if self.serving.is_set():
+                    self._observer(self.latest)
+
             self.result = run_graders(self._assignment.graders, bridge, s.seed, self._job,
-                                      self._assignment.folder)
+                                      self._assignment.folder, questions=self._questions,
+                                      progress=tell)
         except BaseException as exc:  # handed to the main thread
             self.error = exc
 
 
 def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings,
-                    sandbox: Sandbox, observer: Observer = _noop) -> tuple[Execution, GraderRun]:
+                    sandbox: Sandbox, observer: Observer = _noop,
+                    questions: tuple[str, ...] | None = None) -> tuple[Execution, GraderRun]:
     """Execute the notebook, then let the graders question the live kernel.
 
     The graders' pytest session starts at once in a thread (configuration, collection) while
@@ -119,13 +151,20 @@ def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings
     """
     with job_folder(assignment) as (job, run):
         kernel = KernelDispatcher(job, settings.grading_timeout)
-        graders = _GraderThread(assignment, kernel, settings, job)
+        graders = _GraderThread(assignment, kernel, settings, job, questions, observer)
         graders.start()
         try:
             with KernelSession(nb, job, run, settings, sandbox) as session:
-                observer("execute")
-                execution = run_notebook(session, nb, settings)
-                observer("grade")
+                observer(Progress("execute"))
+
+                def cell(number: int, total: int, line: str, limit: float) -> None:
+                    observer(Progress("execute", cell=number, cells=total, line=line, timeout=limit))
+
+                execution = run_notebook(session, nb, settings, on_cell=cell)
+                observer(Progress("grade"))
+                graders.serving.set()
+                if graders.latest is not None:
+                    observer(graders.latest)
                 kernel.serve(session, graders)
         finally:
             kernel.close()
@@ -148,22 +187,24 @@ def _overran(settings: Settings) -> GraderRun:
 
 def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,
                    save_executed: Path | None = None, observer: Observer = _noop,
-                   sandbox: Sandbox | None = None) -> Checked:
-    """Run and grade one notebook file. The file itself is only ever read."""
+                   sandbox: Sandbox | None = None,
+                   questions: tuple[str, ...] | None = None) -> Checked:
+    """Run and grade one notebook file. The file itself is only ever read. With
+    ``questions``, only those questions' graders run (the notebook still runs in full)."""
     start = time.perf_counter()
     if save_executed is not None and save_executed.resolve() == path.resolve():
         raise NotebookInputError(
             "--save-executed must not be the notebook being graded: pick another file name."
         )
-    observer("read")
+    observer(Progress("read"))
     nb, _raw = read_notebook(path)
     require_packages(assignment)  # a month whose packages are missing: exit 3 before any cell
     sandbox = sandbox or choose_sandbox(settings)
     protect = getattr(sandbox, "protect", None)
     if protect is not None:  # the kernel must not see this assignment's graders
         protect(assignment.folder, assignment.graders)
-    execution, graders = grade_in_kernel(nb, assignment, settings, sandbox, observer)
-    observer("score")
+    execution, graders = grade_in_kernel(nb, assignment, settings, sandbox, observer, questions)
+    observer(Progress("score"))
     result = score(
         assignment=assignment, notebook=str(path), settings=settings, execution=execution,
         graders=graders, duration_s=time.perf_counter() - start,
@@ -184,4 +225,5 @@ def write_notebook_atomic(nb: NotebookNode, dest: Path) -> None:
         nbformat.write(nb, handle)
 
 
-__all__ = ["Checked", "SubmissionStatus", "check_notebook", "grade_in_kernel", "job_folder"]
+__all__ = ["Checked", "Observer", "Progress", "SubmissionStatus", "check_notebook", "grade_in_kernel",
+           "job_folder"]

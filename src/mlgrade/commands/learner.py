@@ -15,10 +15,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mlgrade.assignments import get_assignment, list_assignments
-from mlgrade.commands._common import assignments_root, err, handles_errors, options, sub_app
-from mlgrade.config import OFFICIAL_FORMATS, resolve_settings, with_seed_origin
-from mlgrade.errors import ExitCode, UsageError
+from mlgrade.assignments import Assignment, get_assignment, list_assignments
+from mlgrade.commands._common import assignments_root, err, fail_line, handles_errors, options, say, sub_app
+from mlgrade.config import OFFICIAL_FORMATS, Settings, resolve_settings, with_seed_origin
+from mlgrade.errors import ExitCode, NotebookInputError, UsageError
 from mlgrade.fsutil import copy_file_atomic
 from mlgrade.render import Format
 
@@ -58,7 +58,34 @@ def start(
     copy_file_atomic(a.starter, target)  # the learner's file: the usual mode, not 0600
     for data in a.data_dirs:
         shutil.copytree(data, target.parent / data.name, dirs_exist_ok=True)
-    err.print(f"wrote {target}. Open it in Jupyter, then run `mlgrade check {a.name}`.")
+    for line in next_steps(a, target):
+        say(line)
+
+
+def next_steps(a: Assignment, target: Path) -> list[str]:
+    """What ``start`` tells a learner: how to open the file it wrote, and the command that
+    checks exactly that file (its path as given, so ``--dest`` paths work)."""
+    import importlib.util
+    import shlex
+
+    where = f"--assignments {shlex.quote(str(options.assignments))} " if options.assignments else ""
+    default = target == Path(f"{a.name}.ipynb")
+    check_cmd = f"mlgrade {where}check {a.name}" + ("" if default else f" {shlex.quote(str(target))}")
+    first_q = a.questions[0].id if a.questions else "q1"
+    lab = importlib.util.find_spec("jupyterlab") is not None
+    classic = importlib.util.find_spec("notebook") is not None
+    opener = f"jupyter {'lab' if lab or not classic else 'notebook'} {shlex.quote(str(target))}"
+    lines = [f"wrote {target}", f"  open it:      {opener}"]
+    if not (lab or classic):
+        lines.append('                (Jupyter is not installed here: pip install "mlgrade[jupyter]")')
+    lines += [f"  in a cell:    import mlgrade; mlgrade.check(\"{first_q}\")   (a quick self-check)",
+              f"  grade it:     {check_cmd}"]
+    return lines
+
+
+# setting -> the flag a learner typed, so a bad value's error names that flag
+FLAGS = {"seed": "--seed", "cell_timeout": "--cell-timeout", "notebook_timeout": "--timeout",
+         "call_timeout": "--call-timeout", "memory_mb": "--memory-mb", "isolation": "--isolation"}
 
 
 @app.command()
@@ -67,45 +94,99 @@ def check(
     assignment: Annotated[str, typer.Argument(help="Assignment name, e.g. month2.")],
     notebook: Annotated[Path | None, typer.Argument(help="Notebook to grade "
                                                     "(default ./ASSIGNMENT.ipynb).")] = None,
+    question: Annotated[list[str] | None, typer.Option(
+        "--question", "-q", help="Run only this question's graders, e.g. q2 (repeatable); the "
+        "notebook still runs in full.")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Check again each time the notebook "
+                                        "file is saved (Ctrl-C to stop).")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.CONSOLE,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write a machine format "
                                                 "to this file instead of stdout.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for the graders' random inputs "
-                                             "(also MLGRADE_SEED).")] = None,
-    cell_timeout: Annotated[float | None, typer.Option(help="Seconds per cell.")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Seconds for the whole "
-                                                  "notebook.")] = None,
-    call_timeout: Annotated[float | None, typer.Option(help="Seconds per grader call.")] = None,
-    memory_mb: Annotated[int | None, typer.Option(help="Kernel memory limit in MiB (0: none).")] = None,
+    # numbers are read as text and checked by resolve_settings: a bad value is one line in
+    # mlgrade's words that names the flag (not the option parser's four-line box)
+    seed: Annotated[str | None, typer.Option(help="Seed for the graders' random inputs "
+                                             "(also MLGRADE_SEED).", metavar="INTEGER")] = None,
+    cell_timeout: Annotated[str | None, typer.Option(help="Seconds per cell.", metavar="SECONDS")] = None,
+    timeout: Annotated[str | None, typer.Option("--timeout", help="Seconds for the whole "
+                                                "notebook.", metavar="SECONDS")] = None,
+    call_timeout: Annotated[str | None, typer.Option(help="Seconds per grader call.",
+                                                     metavar="SECONDS")] = None,
+    memory_mb: Annotated[str | None, typer.Option(help="Kernel memory limit in MiB (0: none).",
+                                                  metavar="MIB")] = None,
     isolation: Annotated[str | None, typer.Option(help="auto, process, namespaced or none.")] = None,
     save_executed: Annotated[Path | None, typer.Option(help="Also write the executed notebook "
                                                        "here, to inspect outputs.")] = None,
 ) -> None:
     """Run a notebook headlessly in a fresh kernel and grade it with the hidden graders."""
-    from mlgrade.pipeline import check_notebook
+    from mlgrade.selfcheck.select import choose_questions
 
-    a = get_assignment(assignments_root(), assignment)
+    root = assignments_root()
+    a = get_assignment(root, assignment)
     path = notebook if notebook is not None else Path(f"{a.name}.ipynb")
     settings = resolve_settings(
         {"seed": seed, "cell_timeout": cell_timeout, "notebook_timeout": timeout,
          "call_timeout": call_timeout, "memory_mb": memory_mb, "isolation": isolation},
-        a.limits, official=format.value in OFFICIAL_FORMATS,
+        a.limits, official=format.value in OFFICIAL_FORMATS, flags=FLAGS,
     )
-    show_status = err.is_terminal
-    if show_status:
-        with err.status(f"running {path} ...") as status:
+    questions = choose_questions(a, question)
+    if not watch:
+        code = _check_once(a, root, path, settings, questions, format, output, save_executed)
+        raise typer.Exit(int(code))
+    from mlgrade.commands._progress import watch as watch_file
+
+    if output is None and format is not Format.CONSOLE:
+        raise UsageError("--watch prints a console report each time; with another --format, "
+                         "add --output FILE.")
+    watch_file(path, lambda: _check_once(a, root, path, settings, questions, format, output,
+                                         save_executed, keep_going=True), said=say)
+
+
+def _check_once(a: Assignment, root: Path, path: Path, settings: Settings,
+                questions: tuple[str, ...] | None, format: Format, output: Path | None,
+                save_executed: Path | None, keep_going: bool = False) -> ExitCode:
+    """One run and its report; the exit code it earns. With ``keep_going`` (``--watch``), an
+    input error is reported as a line and the watch goes on (the file may be mid-save)."""
+    from mlgrade.commands._progress import LiveProgress, PlainProgress
+    from mlgrade.errors import MlgradeError
+    from mlgrade.pipeline import check_notebook
+    from mlgrade.selfcheck.detect import looks_like_another, notebook_names
+
+    try:
+        if path.is_file():
+            other = looks_like_another(notebook_names(path), a, list_assignments(root))
+            if other is not None:
+                raise NotebookInputError(
+                    f"{path} does not look like {a.name}: it defines {other.name}'s names. "
+                    f"This looks like {other.name}: run `mlgrade check {other.name} {path}`.")
+        label = path.name if questions is None else f"{path.name} ({', '.join(questions)})"
+        if err.is_terminal:
+            live = LiveProgress(err, label)
+            with live.shown():
+                checked = check_notebook(path, a, settings, save_executed=save_executed,
+                                         observer=live, questions=questions)
+        else:
             checked = check_notebook(path, a, settings, save_executed=save_executed,
-                                     observer=lambda s: status.update(f"{s}: {path} ..."))
-    else:
-        checked = check_notebook(path, a, settings, save_executed=save_executed)
+                                     observer=PlainProgress(sys.stderr, label), questions=questions)
+    except MlgradeError as exc:
+        if not keep_going or not isinstance(exc, NotebookInputError):
+            raise
+        fail_line(str(exc))
+        return exc.exit_code
     result = with_seed_origin(checked.result, settings, format.value)
     if options.debug:
         for detail in checked.grader_errors:
             err.print(detail, markup=False)
-    if format is Format.CONSOLE:
-        from mlgrade.render.console import build
+    if format is Format.CONSOLE and output is None:
+        from mlgrade.render.console import WIDTH, build, render_text
 
-        err.print(build(result))
+        # the report is the command's output: stdout (`mlgrade check month2 > report.txt`)
+        out = Console(highlight=False)
+        if out.is_terminal:
+            out.width = min(out.width, WIDTH)
+            out.print(build(result))
+        else:  # a file or a pipe: plain text, 80 columns, no trailing blanks
+            sys.stdout.write(render_text(result))
+            sys.stdout.flush()
     else:
         from mlgrade.deliver import deliver
 
@@ -116,4 +197,4 @@ def check(
             sys.stdout.write(text)
             sys.stdout.flush()
         err.print(f"score {result.score:g}/{result.max_score:g} ({result.status})", markup=False)
-    raise typer.Exit(int(ExitCode.OK if result.full_marks else ExitCode.POINTS_LOST))
+    return ExitCode.OK if result.full_marks else ExitCode.POINTS_LOST
