@@ -60,6 +60,22 @@ def feedback_by_test(result: GradeResult) -> dict[str, str]:
     return {t.id: t.feedback for t in result.tests}
 
 
+@pytest.fixture(scope="session")
+def built_dist(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(wheel, sdist) of this checkout, built once per session (tests/install_support.py)."""
+    from tests.install_support import build_dist
+
+    return build_dist(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(built_dist: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv (this Python, no constraints file, no extras) with the built wheel installed."""
+    from tests.install_support import base_python, fresh_venv
+
+    return fresh_venv(base_python(), tmp_path_factory.mktemp("venv") / "fresh", built_dist[0])
+
+
 @pytest.fixture
 def grade(tmp_path: Path) -> Callable[..., GradeResult]:
     """``grade("month2", nb_or_path, seed=..., **settings)`` -> GradeResult (real kernel)."""

@@ -31,6 +31,11 @@ BIN = str(Path(sys.executable).parent)  # the installed `mlgrade` and `python3` 
 ONE_WRONG = FIXTURE_NOTEBOOKS / "one_wrong_answer.ipynb"
 
 
+def _month2_tests() -> int:
+    """How many grader tests month 2 has (one reporter runner each)."""
+    return len(collect_grader_tests(get_assignment(default_assignments_dir(), "month2")))
+
+
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     env["PATH"] = BIN + os.pathsep + env.get("PATH", "")
@@ -66,17 +71,22 @@ def test_classroom_workflow_is_complete_and_lists_every_runner() -> None:
     assert job_name == "run-autograding-tests"
     steps = wf["jobs"][job_name]["steps"]
     uses = [s.get("uses", "") for s in steps]
-    assert uses[0].startswith("actions/checkout@") and uses[1].startswith("actions/setup-python@")
+    assert uses[:2] == ["actions/checkout@v5", "actions/setup-python@v6"]  # Node 24 majors
     install = next(s for s in steps if s["name"] == "Install mlgrade")["run"]
-    assert "download.pytorch.org/whl/cpu" in install and "mlgrade==" in install
+    from mlgrade.own_wheel import wheel_name
+
+    # no package index has mlgrade: the template carries the wheel; month 2 needs no torch
+    assert f"python -m pip install .github/mlgrade/{wheel_name()}" in install
+    assert "download.pytorch.org" not in install
     grade = next(s for s in steps if s.get("id") == "grade")
     assert "mlgrade check month2 month2.ipynb --format classroom" in grade["run"]
+    assert grade["env"] == {"MLGRADE_SEED": "${{ secrets.MLGRADE_SEED }}"}
     reporter = steps[-1]
     assert reporter["uses"] == "classroom-resources/autograding-grading-reporter@v1"
     ids = reporter["with"]["runners"].split(",")
     a = get_assignment(default_assignments_dir(), "month2")
     expected = runners_for(collect_grader_tests(a))
-    assert ids == [r.id for r in expected] and len(ids) == 9
+    assert ids == [r.id for r in expected] and len(ids) == _month2_tests()
     assert all(re.fullmatch(r"[a-zA-Z0-9]+", i) for i in ids)  # the reporter's own pattern
     assert reporter["env"] == {
         f"{i.upper()}_RESULTS": f"${{{{ steps.grade.outputs.{i}_result }}}}" for i in ids}
@@ -142,7 +152,7 @@ def test_classroom_grading_step_runs_and_feeds_every_runner(tmp_path: Path) -> N
         doc = _decode(outputs[name])
         assert doc["tests"] and doc["status"] in ("pass", "fail", "error")
     docs = [_decode(v) for v in outputs.values()]
-    assert len(docs) == len(reporter_env) == 9
+    assert len(docs) == len(reporter_env) == _month2_tests()
     lost = [d for d in docs if d["status"] != "pass"]
     assert lost and all(d["status"] == "fail" for d in lost)  # wrong answers, no grader errors
     assert sum(d["max_score"] for d in docs) == 15
@@ -156,9 +166,14 @@ def test_classroom_grading_step_runs_and_feeds_every_runner(tmp_path: Path) -> N
     assert missing.returncode == 2 and "month2.ipynb" in missing.stderr
 
 
-def _unpack_bundle(tmp_path: Path) -> Path:
+def _unpack_bundle(tmp_path: Path, wheel: Path | None = None) -> Path:
+    """The month-2 bundle unpacked as Gradescope does. Without ``wheel`` it installs a pinned
+    version (these tests never run setup.sh: run_autograder falls back to the mlgrade on PATH)."""
+    from mlgrade import __version__
+
     zip_path = tmp_path / "autograder.zip"
-    result = runner.invoke(app, ["gradescope", "bundle", "month2", "-o", str(zip_path)])
+    how = ["--wheel", str(wheel)] if wheel else ["--install", f"mlgrade=={__version__}"]
+    result = runner.invoke(app, ["gradescope", "bundle", "month2", "-o", str(zip_path), *how])
     assert result.exit_code == 0, result.stderr
     root = tmp_path / "autograder"
     with zipfile.ZipFile(zip_path) as zf:
@@ -166,16 +181,18 @@ def _unpack_bundle(tmp_path: Path) -> Path:
         assert {"setup.sh", "run_autograder"} <= set(names)
         for info in zf.infolist():
             mode = info.external_attr >> 16
-            if info.filename != "README.txt":
+            if info.filename in ("setup.sh", "run_autograder"):
                 assert mode & stat.S_IXUSR, f"{info.filename} must be executable"
         zf.extractall(root / "source")
     for name in ("setup.sh", "run_autograder"):
         (root / "source" / name).chmod(0o755)
         assert subprocess.run(["bash", "-n", str(root / "source" / name)]).returncode == 0
     setup = (root / "source" / "setup.sh").read_text()
-    from mlgrade import __version__
-
-    assert f"mlgrade=={__version__}" in setup  # the bundle pins the graders' version
+    assert "--break-system-packages" not in setup and '-m venv "$VENV"' in setup
+    if wheel is not None:  # the zip carries the wheel; only dependencies come from the index
+        assert wheel.name in names and f'"$HERE/{wheel.name}"' in setup
+    else:
+        assert f'-m pip install mlgrade=={__version__}' in setup
     (root / "submission").mkdir()
     return root
 
@@ -197,7 +214,7 @@ def test_gradescope_bundle_grades_a_submission_in_a_mimicked_root(tmp_path: Path
     (root / "submission" / "work").mkdir()
     shutil.copyfile(ONE_WRONG, root / "submission" / "work" / "my answers.ipynb")
     doc = _run_autograder(root)
-    assert doc["max_score"] == 15 and len(doc["tests"]) == 9
+    assert doc["max_score"] == 15 and len(doc["tests"]) == _month2_tests()
     failed = [t for t in doc["tests"] if t["status"] == "failed"]
     assert failed and all(t["score"] == 0 and t["output"] for t in failed)
     assert doc["score"] == 15 - sum(t["max_score"] for t in failed)
@@ -217,3 +234,100 @@ def test_gradescope_bundle_always_leaves_results(tmp_path: Path) -> None:
 def test_gradescope_bundle_rejects_a_non_zip_name(tmp_path: Path) -> None:
     result = runner.invoke(app, ["gradescope", "bundle", "month2", "-o", str(tmp_path / "x.tar")])
     assert result.exit_code == 2 and ".zip" in result.stderr
+
+
+# -- the real install paths, from the built wheel (slow tier) -----------------------------------
+def _run_steps(steps: list[dict[str, Any]], cwd: Path, env: dict[str, str]) -> None:
+    """Every ``run:`` step in order, as Actions runs them (``bash -e``), with each step's own
+    ``env:`` (``${{ secrets.X }}`` of an unset secret is the empty string)."""
+    for step in steps:
+        if "run" not in step:
+            continue
+        step_env = {k: re.sub(r"\$\{\{ secrets\.\w+ \}\}", "", str(v)) for k, v in step.get("env", {}).items()}
+        done = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=cwd, env={**env, **step_env},
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, f"step {step['name']!r} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+def test_classroom_template_steps_run_green(built_dist: tuple[Path, Path], wheel_venv: Path,
+                                            tmp_path: Path) -> None:
+    """`classroom init month3`, pushed with a finished notebook: every step of its workflow runs
+    in a fresh venv and the reporter's variables hold full marks."""
+    from tests.conftest import SOLUTIONS
+    from tests.install_support import clean_env
+
+    template = tmp_path / "template"
+    result = runner.invoke(app, ["classroom", "init", "month3", str(template), "--wheel", str(built_dist[0])])
+    assert result.exit_code == 0, result.stderr
+    wheel = template / ".github" / "mlgrade" / built_dist[0].name
+    readme = (template / "README.md").read_text(encoding="utf-8")
+    assert wheel.is_file() and (template / "month3.ipynb").read_bytes() == get_assignment(
+        default_assignments_dir(), "month3").starter.read_bytes()
+    assert "mlgrade check month3 month3.ipynb" in readme and "git push" in readme
+    assert "MLGRADE_SEED" in readme and "gh secret set MLGRADE_SEED" in readme
+    assert f'pip install ".github/mlgrade/{wheel.name}[jupyter]"' in readme
+    again = runner.invoke(app, ["classroom", "init", "month3", str(template)])
+    assert again.exit_code == 2 and "not an empty folder" in again.stderr
+
+    checkout = tmp_path / "checkout"  # what actions/checkout leaves: the learner's pushed repository
+    shutil.copytree(template, checkout)
+    shutil.copyfile(SOLUTIONS / "month3.ipynb", checkout / "month3.ipynb")
+    wf = yaml.safe_load((checkout / ".github" / "workflows" / "classroom.yml").read_text(encoding="utf-8"))
+    steps = wf["jobs"]["run-autograding-tests"]["steps"]
+    assert [s["uses"] for s in steps if "uses" in s] == [
+        "actions/checkout@v5", "actions/setup-python@v6", "classroom-resources/autograding-grading-reporter@v1"]
+    out, summary = tmp_path / "github_output", tmp_path / "summary.md"
+    # actions/setup-python puts its interpreter first on PATH: here, the fresh venv's
+    env = clean_env(PATH=f"{wheel_venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+                    GITHUB_OUTPUT=str(out), GITHUB_STEP_SUMMARY=str(summary))
+    _run_steps(steps, checkout, env)
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    reporter = steps[-1]
+    ids = reporter["with"]["runners"].split(",")
+    assert len(ids) == len(reporter["env"]) == len(outputs) == 13
+    docs = []
+    for runner_id in ids:
+        expr = reporter["env"][f"{runner_id.upper()}_RESULTS"]
+        name = re.fullmatch(r"\$\{\{ steps\.grade\.outputs\.(\w+) \}\}", expr).group(1)  # type: ignore[union-attr]
+        docs.append(_decode(outputs[name]))
+    assert all(d["status"] == "pass" and isinstance(d["max_score"], int) for d in docs)
+    assert sum(t["score"] for d in docs for t in d["tests"]) == 16
+    assert "**Score: 16 / 16**" in summary.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+@pytest.mark.skipif(not Path("/root/.pyenv/versions/3.10.13/bin/python3.10").exists(),
+                    reason="Python 3.10 (pyenv's 3.10.13, as on Gradescope's Ubuntu 22.04 image) is not installed")
+def test_gradescope_bundle_installs_and_grades_on_python310_externally_managed(
+        built_dist: tuple[Path, Path], tmp_path: Path) -> None:
+    """setup.sh and run_autograder from the zip, under a Python 3.10 marked externally managed
+    (PEP 668, as Ubuntu 24.04 marks its Python): a venv, never --break-system-packages."""
+    from tests.conftest import SOLUTIONS
+    from tests.install_support import PY310, clean_env, externally_managed_copy
+
+    python = externally_managed_copy(PY310, tmp_path / "system-python")
+    refused = subprocess.run([str(python), "-m", "pip", "install", "--dry-run", "--no-index", "six"],
+                             capture_output=True, text=True, timeout=120, env=clean_env())
+    assert refused.returncode != 0 and "externally-managed-environment" in refused.stderr  # PEP 668 is on
+
+    root = _unpack_bundle(tmp_path, built_dist[0])
+    env = clean_env(MLGRADE_AUTOGRADER_ROOT=str(root), MLGRADE_SETUP_PYTHON=str(python))
+    setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], cwd=root / "source", env=env,
+                           capture_output=True, text=True, timeout=1500)
+    assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-3000:]
+    venv_python = root / "mlgrade-venv" / "bin" / "python"
+    version = subprocess.run([str(venv_python), "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True, check=True, timeout=60)
+    assert version.stdout.strip() == "(3, 10)"
+    shutil.copyfile(SOLUTIONS / "month2.ipynb", root / "submission" / "month2.ipynb")
+    # the copied interpreter loads libpython from pyenv's prefix, which the namespaced box does
+    # not show; Gradescope's containers have no bubblewrap either: the process tier grades
+    done = subprocess.run([str(root / "source" / "run_autograder")], cwd=root / "source",
+                          env={**env, "MLGRADE_ISOLATION": "process"}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+    assert (doc["score"], len(doc["tests"])) == (15, _month2_tests()), doc.get("output")

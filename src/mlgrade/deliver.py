@@ -5,7 +5,10 @@
   Actions, or returns it for stdout.
 * :func:`collect_grader_tests` lists an assignment's grader tests without a notebook (a pytest
   collection), so the Classroom workflow can name one runner per test.
-* :func:`classroom_workflow` and :func:`gradescope_bundle` build the files a lead uploads.
+* :func:`classroom_workflow`, :func:`classroom_template` and :func:`gradescope_bundle` build
+  the files a lead uploads. Both platforms install mlgrade from a wheel of the running mlgrade
+  that travels with them (``.github/mlgrade/`` in the template, the root of the zip), so no
+  package index needs to have mlgrade; ``--install SPEC`` replaces it (a git URL, a version).
 """
 
 from __future__ import annotations
@@ -19,15 +22,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mlgrade import __version__
-from mlgrade.assignments import Assignment
+from mlgrade.assignments import TORCH_CPU_INDEX, Assignment
 from mlgrade.errors import AssignmentInvalidError, UsageError
-from mlgrade.fsutil import write_bytes_atomic, write_text_atomic
+from mlgrade.fsutil import copy_file_atomic, write_bytes_atomic, write_text_atomic
 from mlgrade.render import Format, markdown, renderer
 from mlgrade.render import classroom as classroom_format
 from mlgrade.render.classroom import GraderTest, runners_for
 from mlgrade.results import GradeResult, SubmissionStatus
 
-TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 ENV_AUTOGRADER_ROOT = "MLGRADE_AUTOGRADER_ROOT"
 
 
@@ -85,14 +87,41 @@ def _append(path: Path, text: str) -> None:
         handle.write(text)
 
 
-# -- GitHub Classroom workflow -------------------------------------------------------------------
-def install_command(spec: str | None, constraints: str | None) -> str:
-    """The pip command that installs mlgrade with CPU-only torch wheels."""
-    target = spec or f"mlgrade=={__version__}"
-    parts = ["python -m pip install", f"--extra-index-url {TORCH_CPU_INDEX}"]
+# -- installing mlgrade on a platform -------------------------------------------------------------
+CLASSROOM_WHEEL_DIR = ".github/mlgrade"  # where `classroom init` puts the wheel in the template
+ENV_SEED = "MLGRADE_SEED"
+
+
+def with_extras(spec: str, extras: list[str]) -> str:
+    """``spec`` asking for ``extras`` too: a wheel path or a name gets ``[...]`` appended, a URL
+    becomes ``mlgrade[...] @ URL``; a spec that already names extras is left alone."""
+    if not extras or "[" in spec:
+        return spec
+    tag = "[" + ",".join(extras) + "]"
+    if " @ " in spec:
+        name, _, url = spec.partition(" @ ")
+        return f"{name.strip()}{tag} @ {url.strip()}"
+    if "://" in spec:
+        return f"mlgrade{tag} @ {spec}"
+    for op in ("===", "==", "~=", ">=", "<=", "!=", ">", "<"):
+        if op in spec:
+            name, _, version = spec.partition(op)
+            return f"{name.strip()}{tag}{op}{version.strip()}"
+    return spec + tag
+
+
+def install_command(spec: str, constraints: str | None, assignment: Assignment | None = None, *,
+                    pip: str = "python -m pip", quote: bool = True) -> str:
+    """The pip command that installs ``spec`` (a wheel path, a git URL, a pinned version) with
+    the extra ``assignment`` needs; CPU-only torch wheels when it needs torch."""
+    extras = [assignment.extra] if assignment is not None and assignment.extra else []
+    parts = [f"{pip} install"]
+    if assignment is not None and "torch" in assignment.requires:
+        parts.append(f"--extra-index-url {TORCH_CPU_INDEX}")
     if constraints:
         parts.append(f"-c {_sh_quote(constraints)}")
-    parts.append(_sh_quote(target))
+    target = with_extras(spec, extras)
+    parts.append(_sh_quote(target) if quote else f'"{target}"')
     return " ".join(parts)
 
 
@@ -106,16 +135,24 @@ def _yaml_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML scalar
 
 
+# -- GitHub Classroom workflow -------------------------------------------------------------------
 def classroom_workflow(assignment: Assignment, tests: tuple[GraderTest, ...], *,
                        notebook: str | None = None, python: str = "3.12",
-                       install: str | None = None, constraints: str | None = None) -> str:
+                       install: str | None = None, constraints: str | None = None,
+                       wheel: str | None = None) -> str:
     """The complete ``.github/workflows/classroom.yml`` for ``assignment``.
 
-    The reporter requires the workflow name ``Autograding Tests`` and a single job named
-    ``run-autograding-tests``; it needs ``checks: write`` to post the points to Classroom.
+    mlgrade is installed from ``install`` if given, else from the wheel ``wheel`` (default: this
+    version's) under ``.github/mlgrade/`` of the repository. The reporter requires the
+    workflow name ``Autograding Tests`` and a single job named ``run-autograding-tests``; it
+    needs ``checks: write`` to post the points to Classroom. The grading seed comes from the
+    ``MLGRADE_SEED`` repository or organisation secret when it is set.
     """
+    from mlgrade.own_wheel import wheel_name
+
     runners = runners_for(tests)
     nb = notebook or assignment.starter.name
+    spec = install or f"{CLASSROOM_WHEEL_DIR}/{wheel or wheel_name()}"
     check = f"mlgrade check {_sh_quote(assignment.name)} {_sh_quote(nb)} --format classroom"
     env_lines = "".join(
         f'          {r.env_name}: "${{{{ steps.grade.outputs.{r.output_name} }}}}"\n'
@@ -123,9 +160,10 @@ def classroom_workflow(assignment: Assignment, tests: tuple[GraderTest, ...], *,
     total = sum(t.points for t in tests)
     return f"""\
 # GitHub Classroom autograding for {assignment.name} ({_oneline(assignment.title)}).
-# Generated by `mlgrade classroom workflow {assignment.name}` (mlgrade {__version__});
-# save as .github/workflows/classroom.yml in the assignment's template repository.
+# Generated by mlgrade {__version__} (`mlgrade classroom init {assignment.name} DIR` writes the whole
+# template repository); saved as .github/workflows/classroom.yml.
 # {len(runners)} runners, one per grader test, {total:g} points in all.
+# Grading seed: the repository or organisation secret {ENV_SEED}, when set (see the README).
 name: Autograding Tests
 on:
   - push
@@ -142,18 +180,22 @@ jobs:
     timeout-minutes: 30
     steps:
       - name: Checkout code
-        uses: actions/checkout@v4
+        uses: actions/checkout@v5
       - name: Set up Python
-        uses: actions/setup-python@v5
+        uses: actions/setup-python@v6
         with:
           python-version: {_yaml_str(python)}
       - name: Install mlgrade
         run: |
           python -m pip install --upgrade pip
-          {install_command(install, constraints)}
+          {install_command(spec, constraints, assignment)}
       - name: Grade {assignment.name}
         id: grade
+        env:
+          {ENV_SEED}: ${{{{ secrets.{ENV_SEED} }}}}
         run: |
+          # an unset secret arrives empty: then mlgrade draws a seed for this run itself
+          if [ -z "${{{ENV_SEED}:-}}" ]; then unset {ENV_SEED}; fi
           # exit 1 only means points were lost: the reporter below decides pass/fail.
           # Any other code (bad notebook path, broken install) fails this step.
           code=0
@@ -171,34 +213,150 @@ def _oneline(text: str) -> str:
     return " ".join(text.split())
 
 
+_LEARNER_README = """\
+# {title}
+
+Your work for this assignment is **`{notebook}`** ({points:g} points). Every push to this
+repository is graded automatically; your points appear in GitHub Classroom and under the
+**Actions** tab ("Autograding Tests", with a report for each run).
+
+## 1. Open it
+
+```bash
+python3 -m venv .venv
+. .venv/bin/activate            # Windows: .venv\\Scripts\\activate
+{install}
+jupyter lab {notebook_q}
+```
+
+## 2. Check it locally
+
+```bash
+mlgrade check {name} {notebook_q}
+```
+
+You get a score and a hint for each test. The graders that run on GitHub use inputs you do not
+see, so an answer must be computed, not typed in.
+
+## 3. Hand it in
+
+```bash
+git add {notebook_q}
+git commit -m "my answers"
+git push
+```
+
+Push as often as you like; the last run counts.
+
+## For the teacher
+
+This repository was generated by `mlgrade classroom init {name}` (mlgrade {version}); mark it as
+a template and use it as the starter code of a GitHub Classroom assignment.
+`.github/workflows/classroom.yml` grades each push; it installs mlgrade from the wheel in
+`.github/mlgrade/`. Set a secret grading seed so that nobody can precompute the graders' inputs
+from the published graders: in the organisation (or this repository) open *Settings → Secrets
+and variables → Actions → New secret*, name it `{seed}` and give it a number, or run
+`gh secret set {seed} --org YOUR-ORG --body "$(python3 -c 'import secrets; print(secrets.randbelow(2**31))')"`.
+Without it, every run draws its own seed (the seed is in each run's report).
+"""
+
+
+def classroom_template(assignment: Assignment, dest: Path, *, install: str | None = None,
+                       wheel: Path | None = None, python: str = "3.12",
+                       constraints: str | None = None) -> list[Path]:
+    """Write a GitHub Classroom template repository for ``assignment`` into ``dest`` (a new or
+    empty folder): the starter notebook (at the path the workflow grades) and its data, a
+    learner README, ``.github/workflows/classroom.yml`` and, unless ``install`` says otherwise,
+    a wheel of the running mlgrade under ``.github/mlgrade/``. Returns the files written."""
+    from mlgrade.own_wheel import build_own_wheel
+
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UsageError(f"{dest} is not an empty folder; give a new folder for the template "
+                         "repository (nothing was written).")
+    tests = collect_grader_tests(assignment)
+    written: list[Path] = []
+    wheel_file: str | None = None
+    if install is None:
+        built = build_own_wheel(dest / CLASSROOM_WHEEL_DIR, wheel)
+        wheel_file = built.name
+        written.append(built)
+    notebook = assignment.starter.name
+    copy_file_atomic(assignment.starter, dest / notebook)
+    written.append(dest / notebook)
+    for data in assignment.data_dirs:
+        for src in sorted(p for p in data.rglob("*") if p.is_file()):
+            target = dest / data.name / src.relative_to(data)
+            copy_file_atomic(src, target)
+            written.append(target)
+    workflow = dest / ".github" / "workflows" / "classroom.yml"
+    write_text_atomic(workflow, classroom_workflow(assignment, tests, python=python, install=install,
+                                                   constraints=constraints, wheel=wheel_file))
+    extras = [e for e in (assignment.extra, "jupyter") if e]
+    spec = install or f"{CLASSROOM_WHEEL_DIR}/{wheel_file}"
+    index = f" --extra-index-url {TORCH_CPU_INDEX}" if "torch" in assignment.requires else ""
+    readme = _LEARNER_README.format(
+        title=_oneline(assignment.title), notebook=notebook, notebook_q=_sh_quote(notebook),
+        points=assignment.total_points or sum(t.points for t in tests), name=assignment.name,
+        install=f'pip install{index} "{with_extras(spec, extras)}"', version=__version__,
+        seed=ENV_SEED)
+    write_text_atomic(dest / "README.md", readme)
+    write_text_atomic(dest / ".gitignore", ".venv/\n.ipynb_checkpoints/\n__pycache__/\n")
+    written += [workflow, dest / "README.md", dest / ".gitignore"]
+    return written
+
+
 # -- Gradescope autograder bundle -----------------------------------------------------------------
 _SETUP_SH = """\
 #!/usr/bin/env bash
-# Gradescope runs this once while building the autograder image.
+# Gradescope runs this once while building the autograder image. mlgrade goes into its own
+# virtual environment: Ubuntu 24.04's Python refuses pip installs into the system (PEP 668),
+# which a venv never runs into. Python 3.10 (Ubuntu 22.04) or newer.
+# {env_root} overrides /autograder and MLGRADE_SETUP_PYTHON picks the interpreter (tests).
 set -euo pipefail
-if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+HERE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
+ROOT="${{{env_root}:-/autograder}}"
+VENV="$ROOT/mlgrade-venv"
+
+pick_python() {{  # the first interpreter >= 3.10 that can make a venv
+  for candidate in ${{MLGRADE_SETUP_PYTHON:-python3.13 python3.12 python3.11 python3.10 python3}}; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c \\
+        'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}}
+
+if ! PY="$(pick_python)"; then  # e.g. Ubuntu 22.04 without python3-venv
   apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-pip python3-venv
+  DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv
+  PY="$(pick_python)" || {{ echo "setup.sh: no Python >= 3.10 with venv" >&2; exit 1; }}
 fi
-python3 -m pip install --upgrade pip || true
+"$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --upgrade pip
 {install}
-mlgrade --version
+"$VENV/bin/mlgrade" --version
 """
 
 _RUN_AUTOGRADER = """\
 #!/usr/bin/env bash
 # Gradescope runs this for every submission. It grades the submitted notebook with the
-# installed mlgrade and always leaves results/results.json behind.
-# {env_root} overrides /autograder (used by mlgrade's own tests).
+# mlgrade that setup.sh installed and always leaves results/results.json behind.
+# {env_root} overrides /autograder (used by mlgrade's own tests). The grading seed is
+# {env_seed} when the environment sets it, else mlgrade draws one for the run (see the result).
 set -uo pipefail
 ROOT="${{{env_root}:-/autograder}}"
 ASSIGNMENT={assignment}
 EXPECTED={notebook}
 RESULTS="$ROOT/results/results.json"
+MLGRADE="$ROOT/mlgrade-venv/bin/mlgrade"
+PYTHON="$ROOT/mlgrade-venv/bin/python"
+if [ ! -x "$MLGRADE" ]; then MLGRADE="$(command -v mlgrade)"; PYTHON="$(command -v python3)"; fi
 mkdir -p "$ROOT/results"
 
 fail() {{  # write a 0-point results.json that tells the learner what to do
-  python3 - "$1" "$RESULTS" <<'PY'
+  "$PYTHON" - "$1" "$RESULTS" <<'PY'
 import json, sys
 doc = {{"score": 0, "execution_time": 0, "output": sys.argv[1], "visibility": "visible",
        "stdout_visibility": "hidden", "tests": []}}
@@ -208,7 +366,7 @@ PY
   exit 0
 }}
 
-mapfile -t found < <(find "$ROOT/submission" -name '*.ipynb' \
+mapfile -t found < <(find "$ROOT/submission" -name '*.ipynb' \\
   -not -path '*/.ipynb_checkpoints/*' | sort)
 notebook=""
 for path in "${{found[@]}}"; do
@@ -216,13 +374,13 @@ for path in "${{found[@]}}"; do
 done
 if [ -z "$notebook" ] && [ "${{#found[@]}}" -eq 1 ]; then notebook="${{found[0]}}"; fi
 if [ -z "$notebook" ]; then
-  fail "No notebook to grade: submit exactly one .ipynb file (ideally named $EXPECTED);\
+  fail "No notebook to grade: submit exactly one .ipynb file (ideally named $EXPECTED);\\
  found ${{#found[@]}}."
 fi
 
 errors="$(mktemp)"
 code=0
-mlgrade check "$ASSIGNMENT" "$notebook" --format gradescope --output "$RESULTS" \
+"$MLGRADE" check "$ASSIGNMENT" "$notebook" --format gradescope --output "$RESULTS" \\
   2>"$errors" || code=$?
 cat "$errors" >&2
 if [ "$code" -gt 1 ] || [ ! -s "$RESULTS" ]; then
@@ -233,28 +391,45 @@ exit 0
 
 
 def gradescope_bundle(assignment: Assignment, dest: Path, *, install: str | None = None,
-                      constraints: str | None = None, notebook: str | None = None) -> list[str]:
+                      constraints: str | None = None, notebook: str | None = None,
+                      wheel: Path | None = None) -> list[str]:
     """Write the autograder zip Gradescope expects (``setup.sh`` and ``run_autograder`` at its
-    root); the graders ship with the pinned mlgrade it installs. Returns the member names."""
+    root) with a wheel of the running mlgrade (graders included) beside them, unless
+    ``install`` names another pip requirement. Returns the member names."""
+    from mlgrade.own_wheel import build_own_wheel
+
     if dest.suffix != ".zip":
         raise UsageError(f"{dest} does not end in .zip; Gradescope only accepts a .zip "
                          "autograder. Pass -o autograder.zip.")
-    setup = _SETUP_SH.format(install=install_command(install, constraints).replace(
-        "python -m pip", "python3 -m pip"))
-    run = _RUN_AUTOGRADER.format(env_root=ENV_AUTOGRADER_ROOT,
+    import tempfile
+
+    members: dict[str, bytes] = {}
+    if install is None:
+        with tempfile.TemporaryDirectory(prefix="mlgrade-bundle-") as tmp:
+            built = build_own_wheel(Path(tmp), wheel)
+            members[built.name] = built.read_bytes()
+        spec = f"$HERE/{built.name}"
+    else:
+        spec = install
+    command = install_command(spec, constraints, assignment, pip='"$VENV/bin/python" -m pip',
+                              quote=install is not None)
+    setup = _SETUP_SH.format(env_root=ENV_AUTOGRADER_ROOT, install=command)
+    run = _RUN_AUTOGRADER.format(env_root=ENV_AUTOGRADER_ROOT, env_seed=ENV_SEED,
                                  assignment=_sh_quote(assignment.name),
                                  notebook=_sh_quote(notebook or assignment.starter.name))
     readme = (f"Gradescope autograder for {assignment.name} ({_oneline(assignment.title)}), "
               f"built by mlgrade {__version__}.\nUpload this zip as the autograder of a "
-              "programming assignment; learners submit their .ipynb notebook.\n")
-    members = {"setup.sh": setup, "run_autograder": run, "README.txt": readme}
+              "programming assignment (any Ubuntu base image with Python >= 3.10); learners "
+              "submit their .ipynb notebook.\n")
+    members = {"setup.sh": setup.encode(), "run_autograder": run.encode(),
+               "README.txt": readme.encode(), **members}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, text in members.items():
+        for name, data in members.items():
             info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
-            mode = 0o755 if name != "README.txt" else 0o644
+            mode = 0o755 if name in ("setup.sh", "run_autograder") else 0o644
             info.external_attr = (stat.S_IFREG | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, text)
+            zf.writestr(info, data)
     write_bytes_atomic(dest, buf.getvalue())
     return list(members)

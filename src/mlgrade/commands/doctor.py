@@ -14,7 +14,6 @@ import sys
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.table import Table
 
 from mlgrade import __version__
 from mlgrade.assignments import Assignment, install_hint, list_assignments, missing_modules
@@ -110,14 +109,11 @@ def doctor() -> None:
         out.print(line, markup=False)
     out.print(f"GPU visible to the kernel's torch: {torch_gpu(python)}", markup=False)
 
-    table = Table(title="assignments", title_justify="left")
-    for column in ("assignment", "title", "runnable here", "to install"):
-        table.add_column(column, overflow="fold")
+    out.print("assignments (runnable here?):", markup=False)
     for status in month_status(list_assignments(assignments_root()), python):
         a = status.assignment
         if status.runnable:
-            table.add_row(a.name, a.title, "yes", "")
+            out.print(f"  {a.name}: yes ({a.title})", markup=False)
         else:
-            table.add_row(a.name, a.title, f"no: {', '.join(status.missing)} missing",
-                          install_hint(a, python))
-    out.print(table)
+            out.print(f"  {a.name}: no: {', '.join(status.missing)} missing; install: "
+                      f"{install_hint(a, python)}", markup=False)
