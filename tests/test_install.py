@@ -75,8 +75,8 @@ def test_a_month_with_missing_packages_is_refused_before_any_cell(tmp_path: Path
     root = _assignment_needing(tmp_path, "torch_not_installed_anywhere")
     sentinel = tmp_path / "cell-ran"
     nb = json.loads((SOLUTIONS / "month2.ipynb").read_text(encoding="utf-8"))
-    nb["cells"].insert(0, {"cell_type": "code", "id": "sentinel", "metadata": {}, "outputs": [], "execution_count": None,
-                           "source": f"open({str(sentinel)!r}, 'w').close()"})
+    nb["cells"].insert(0, {"cell_type": "code", "id": "sentinel", "metadata": {}, "outputs": [],
+                           "execution_count": None, "source": f"open({str(sentinel)!r}, 'w').close()"})
     path = tmp_path / "month2.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
     result = runner.invoke(app, ["--assignments", str(root), "check", "month2", str(path)])
@@ -195,3 +195,24 @@ def test_the_wheel_in_a_fresh_venv_checks_month2_without_torch(wheel_venv: Path,
                               str(SOLUTIONS / "month5.ipynb")], cwd=tmp_path, capture_output=True,
                              text=True, timeout=120, env=clean_env())
     assert refused.returncode == 3 and 'pip install "mlgrade[deep]"' in refused.stderr
+
+
+def test_ci_runs_the_readme_commands_and_release_publishes_with_trusted_publishing() -> None:
+    import re
+
+    import yaml
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = re.findall(r"```bash\n(.*?)\n```", readme.split("## Set-up: two commands", 1)[1], re.S)[:2]
+    ci = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))
+    (job,) = ci["jobs"].values()
+    assert job["runs-on"] == "ubuntu-latest"
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert all(c.strip() in runs for c in commands) and len(commands) == 2
+    release = yaml.safe_load((REPO / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8"))
+    assert release[True]["push"]["tags"] == ["v*"]  # YAML reads the key `on` as True
+    publish = release["jobs"]["publish"]
+    assert publish["permissions"] == {"id-token": "write"}
+    assert publish["steps"][-1]["uses"].startswith("pypa/gh-action-pypi-publish@")
+    build_steps = "\n".join(s.get("run", "") for s in release["jobs"]["build"]["steps"])
+    assert "python -m build" in build_steps and "twine check" in build_steps
