@@ -17,7 +17,7 @@ from nbformat.v4 import new_code_cell
 
 from mlgrade.bridge import harness
 from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_bytes, strict_json
-from mlgrade.bridge.dispatch import KernelDispatcher
+from mlgrade.bridge.dispatch import KernelDispatcher, StdinAnswer
 
 _HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
 # The harness runs in a module namespace of its own, with a builtins dict of its own (a copy of
@@ -122,6 +122,7 @@ class CellTransport:
         self.max_result_bytes = max_result_bytes
         self._installed = False
         self._calls = 0
+        self.stdin: StdinAnswer | None = None  # set by Notebook.call_with_stdin, for one call
 
     @property
     def job_dir(self) -> object:
@@ -136,7 +137,7 @@ class CellTransport:
             raise LearnerFailure(f"grading ran out of time before checking {what}.")
         cell = new_code_cell(source)
         self._calls += 1
-        outcome = self._kernel.run(cell, min(timeout, left), self.max_result_bytes)
+        outcome = self._kernel.run(cell, min(timeout, left), self.max_result_bytes, stdin=self.stdin)
         if outcome.status == "timeout":
             raise timeout_failure(what, min(timeout, left))
         if outcome.status == "dead":
@@ -228,6 +229,35 @@ class Notebook:
                "args": [encode_arg(a) for a in args],
                "kwargs": {k: encode_arg(v) for k, v in kwargs.items()}}
         return self._request(req, f"`{tgt.label()}(...)`", timeout)
+
+    def call_with_stdin(self, target: str | Ref | Target, *args: Any, answer: StdinAnswer,
+                        max_inputs: int = 8, max_input_chars: int = 200_000,
+                        timeout: float | None = None, **kwargs: Any) -> Any:
+        """:meth:`call`, with the kernel's ``input()`` answered by ``answer`` in this process.
+
+        For the duration of this one call, each ``input(text)`` in the kernel sends ``text`` to
+        the grader over Jupyter's stdin channel and returns ``answer(text)`` (``None`` makes it
+        raise ``EOFError``). A grader passes in an object whose methods call ``input`` (e.g. a
+        fake LLM client built with :class:`Expr`): the record of what it was asked then lives
+        here, where the kernel cannot rewrite it. ``text`` is learner-controlled (the learner
+        may call ``input`` directly; that is the same as calling the object with that text),
+        so judge it like any return value. Past ``max_inputs`` requests, or for a text over
+        ``max_input_chars``, ``answer`` is not consulted and the kernel gets ``EOFError``.
+        """
+        transport = self._transport  # every transport can answer input() (Transport.stdin)
+        count = [0]
+
+        def guarded(text: str) -> str | None:
+            count[0] += 1
+            if count[0] > max_inputs or len(text) > max_input_chars:
+                return None
+            return answer(text)
+
+        transport.stdin = guarded
+        try:
+            return self.call(target, *args, timeout=timeout, **kwargs)
+        finally:
+            transport.stdin = None
 
     def describe(self, target: str | Ref | Target) -> dict[str, Any]:
         """A small description: type, mro, shape, dtype, len, Pipeline steps, params, signature.
