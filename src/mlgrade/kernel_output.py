@@ -9,7 +9,7 @@ Comm (widget) messages are counted and never stored: no widget state, no Output-
 nbclient merges stream outputs by string concatenation and then runs a backtracking regex over
 the merged text: quadratic on one long line (a 900 kB line with no newline takes minutes). Here
 consecutive pieces of a stream are kept as a list of parts, joined once at the end of the cell,
-and carriage returns and backspaces are applied in one linear pass with nbclient's meaning.
+and carriage returns are applied in one linear pass with nbclient's meaning.
 """
 
 from __future__ import annotations
@@ -53,19 +53,6 @@ def message_size(msg: dict[str, Any]) -> int:
     return size
 
 
-def _apply_backspaces(line: str) -> str:
-    """nbclient's repeated ``[^\\n]\\b`` removal, as one stack pass (linear)."""
-    if "\b" not in line:
-        return line
-    out: list[str] = []
-    for char in line:
-        if char == "\b" and out:
-            out.pop()
-        else:
-            out.append(char)
-    return "".join(out)
-
-
 def _apply_carriage_returns(line: str) -> str:
     """nbclient's ``.*\\r(?=[^\\n])`` removal for one line: keep what follows the last carriage
     return that has something after it."""
@@ -74,11 +61,11 @@ def _apply_carriage_returns(line: str) -> str:
 
 
 def clean_stream_text(text: str) -> str:
-    """Apply backspaces and carriage returns the way nbclient does, in linear time."""
-    if "\b" not in text and "\r" not in text:
+    """Apply carriage returns the way nbclient's coalescing does, in linear time. (nbclient's
+    backspace loop never runs: its condition is false on entry; backspaces stay, as there.)"""
+    if "\r" not in text:
         return text
-    lines = text.split("\n")
-    return "\n".join(_apply_carriage_returns(_apply_backspaces(line)) for line in lines)
+    return "\n".join(_apply_carriage_returns(line) for line in text.split("\n"))
 
 
 class BoundedKernelManager(AsyncKernelManager):
@@ -176,7 +163,7 @@ class CappedClient(NotebookClient):
             del self._streams[key]
 
     def finish_streams(self) -> None:
-        """Join each merged stream once, apply ``\\r``/``\\b``, and put stdout before a stderr
+        """Join each merged stream once, apply ``\\r``, and put stdout before a stderr
         that directly precedes it (nbclient's coalescing, in linear time)."""
         for node, parts in self._streams.values():
             node["text"] = clean_stream_text("".join(parts))
