@@ -183,6 +183,8 @@ def test_an_adjustment_survives_a_regrade_and_shows_everywhere(lead: Lead, tmp_p
     fb = lead.site / "feedback" / "month2" / "carol.html"
     page = fb.read_text(encoding="utf-8")
     assert "prediction computed by hand, accepted" in page and "lead &lt;b&gt;" in page
+    ((seed,),) = rows(lead.db, "SELECT seed FROM assignment_seeds")
+    assert str(seed) not in page and "seed (secret, kept by your lead)" in page
 
     undo = runner.invoke(app, ["adjust", "month2", "carol", "--test", "test_prediction", "--undo",
                                "--gradebook", str(lead.db)])
@@ -321,3 +323,17 @@ def test_platform_formats_draw_a_seed_per_run_and_honour_a_pinned_one(tmp_path: 
     assert "seed 77 (pinned)" in json.loads(pinned.stdout)["output"]
     plain = runner.invoke(app, ["check", "month2", str(nb), "-f", "json", *ISO])
     assert json.loads(plain.stdout)["seed"] == DEFAULT_SEED  # learners' own checks reproduce
+
+
+@pytest.mark.kernel
+def test_grade_honours_a_pinned_seed_and_keeps_no_secret(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "in"
+    write(solution("month2"), folder / "alice.ipynb")
+    db = tmp_path / "g.db"
+    monkeypatch.setenv("MLGRADE_SEED", "4242")
+    res = runner.invoke(app, ["grade", "month2", str(folder), "--gradebook", str(db), *ISO])
+    assert res.exit_code == 0, res.stderr
+    assert "seed: pinned" in res.stderr
+    assert rows(db, "SELECT seed FROM submissions") == [(4242,)]
+    assert rows(db, "SELECT COUNT(*) FROM assignment_seeds") == [(0,)]

@@ -3,6 +3,7 @@ it says exactly what the learner's own ``mlgrade check`` says (Markdown and HTML
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,13 @@ from mlgrade.results import (
     CellError,
     Execution,
     GradeResult,
+    QuestionInfo,
     SubmissionStatus,
     TestResult,
     TestStatus,
 )
+
+SEED_REDACTED = "seed (secret, kept by your lead)"
 
 
 class FeedbackFormat(StrEnum):
@@ -53,7 +57,10 @@ def result_from_dict(data: dict[str, Any]) -> GradeResult:
         seed=int(data["seed"]), status=SubmissionStatus(data["status"]), tests=tests,
         execution=execution, duration_s=float(data["duration_s"]), isolation=data["isolation"],
         mlgrade_version=data["mlgrade_version"], grader_version=data["grader_version"],
-        reason=data.get("reason"), notices=tuple(data.get("notices", ())))
+        reason=data.get("reason"), notices=tuple(data.get("notices", ())),
+        questions=tuple(QuestionInfo(str(q["id"]), str(q["title"]))
+                        for q in data.get("questions", ())),
+        device=str(data.get("device", "none")))
 
 
 def render(result: GradeResult, fmt: FeedbackFormat) -> str:
@@ -106,12 +113,19 @@ def with_mark(result: GradeResult, mark: Mark) -> GradeResult:
     return replace(result, tests=tuple(tests), notices=(*result.notices, *notes))
 
 
+def redact_seed(text: str, seed: int) -> str:
+    """Hide the gradebook's secret seed from a learner's feedback: a resubmission is graded with
+    it again, so knowing it would let a notebook regenerate the graders' inputs."""
+    return re.sub(rf"\bseed {seed}\b", SEED_REDACTED, text)
+
+
 def write_feedback(gradebook: Gradebook, assignment: str, out: Path,
                    formats: tuple[FeedbackFormat, ...]) -> list[Written]:
     """Write ``OUT/LEARNER.md`` and/or ``OUT/LEARNER.html`` for every learner of
     ``assignment``; each file appears whole or not at all."""
     subs = gradebook.submissions(assignment)
     by_learner = {m.learner: m for m in marks(gradebook, assignment)}
+    secret = gradebook.seeds().get(assignment)
     if not subs:
         known = ", ".join(gradebook.assignments()) or "none yet"
         raise UsageError(f"the gradebook {gradebook.path} has no submissions for {assignment!r} "
@@ -123,7 +137,10 @@ def write_feedback(gradebook: Gradebook, assignment: str, out: Path,
         for fmt in formats:
             # learner ids are cleaned at discovery: safe as file names
             path = out / f"{sub.learner}{fmt.suffix}"
-            write_text_atomic(path, render(result, fmt))
+            text = render(result, fmt)
+            if secret is not None and result.seed == secret:
+                text = redact_seed(text, secret)
+            write_text_atomic(path, text)
             paths.append(path)
         written.append(Written(sub.learner, tuple(paths)))
     return written
