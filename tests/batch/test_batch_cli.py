@@ -322,6 +322,6 @@ def test_usage_errors_are_one_line_with_exit_code_2(tmp_path: Path) -> None:
 
 
 def test_every_batch_command_has_help() -> None:
-    for cmd in ("grade", "report", "export", "feedback"):
+    for cmd in ("grade", "report", "export", "feedback", "adjust"):
         res = runner.invoke(app, [cmd, "--help"])
         assert res.exit_code == 0 and "--gradebook" in res.stdout

@@ -231,3 +231,21 @@ def test_dashboard_escapes_learner_text_and_fetches_nothing(tmp_path: Path) -> N
     assert "B &lt;b&gt;bold&lt;/b&gt;" in page and "<code>a</code> works" in page
     assert "http" not in page and "src=" not in page.replace("src=x", "")
     assert 'href="feedback/m/ann.html"' in page
+
+
+def test_a_zip_keeps_each_file_time_as_its_submitted_at_time(tmp_path: Path) -> None:
+    import time
+    import zipfile
+
+    from mlgrade.batch.submissions import discover
+
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(zipfile.ZipInfo("export/ann.ipynb", (2026, 2, 20, 12, 30, 0)), STARTER)
+        z.writestr(zipfile.ZipInfo("export/bob.ipynb", (2026, 3, 4, 9, 0, 0)), STARTER)
+    (tmp_path / "x").mkdir()
+    found = discover(archive, "month2", tmp_path / "x")
+    when = {s.learner: submitted_at(s, None) for s in found.submissions}
+    local = time.mktime((2026, 2, 20, 12, 30, 0, 0, 0, -1))
+    assert when["ann"] == (datetime.fromtimestamp(local, timezone.utc).isoformat(), "mtime")
+    assert when["bob"][0] > when["ann"][0]
