@@ -1,18 +1,28 @@
 """Hidden graders for month 1 (Python and data). Every expected value is computed here, with
-pandas, from inputs made here: random frames, random text and a SQLite database built in the
-job folder with fresh rows. Nothing the learner's notebook printed is trusted."""
+pandas, from inputs made here: random frames, random text and a SQLite database the grader
+builds and places in the job folder under an unpredictable name. Nothing the learner's
+notebook printed is trusted, and nothing is computed in the kernel by grader code: the figure
+is described by calling its own methods (learner claims, judged here), the PNG is decoded
+here, and "the input is unchanged" is judged on the grader's frame fetched back after the call.
+"""
 
 from __future__ import annotations
 
+import io
 import re
 import sqlite3
+import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
+from matplotlib.colors import to_rgba
 
-from mlgrade.grading import LearnerFailure, expect, expect_close, expect_type, points
+from mlgrade.grading import LearnerFailure, Ref, Target, expect, expect_close, expect_type, points
+from mlgrade.grading.files import fresh_path, write_job_file
 
 AGE_BINS = [0, 25, 35, 50, 120]
 AGE_LABELS = ["18-25", "26-35", "36-50", "51+"]
@@ -20,12 +30,19 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # --------------------------------------------------------------------------- helpers
+EDGE_AGES = [25.0, 26.0, 35.0, 36.0, 50.0, 51.0]  # each side of each bin edge
+
+
 def _customers(rng: np.random.Generator, n: int, missing: bool = True) -> pd.DataFrame:
-    """A customer table like the notebook's, with fresh values (and gaps when ``missing``)."""
+    """A customer table like the notebook's, with fresh values (and gaps when ``missing``);
+    ages exactly on and next to each bin edge are always present."""
     age = rng.integers(18, 80, size=n).astype(float)
+    age[rng.choice(n, size=len(EDGE_AGES), replace=False)] = EDGE_AGES
     income = np.round(rng.normal(55_000, 15_000, size=n), 0)
     if missing:
-        age[rng.choice(n, size=max(2, n // 6), replace=False)] = np.nan
+        edges = set(np.flatnonzero(np.isin(age, EDGE_AGES)).tolist())
+        free = np.array([i for i in range(n) if i not in edges])
+        age[rng.choice(free, size=max(2, n // 6), replace=False)] = np.nan
         income[rng.choice(n, size=max(2, n // 5), replace=False)] = np.nan
     return pd.DataFrame({
         "customer_id": np.arange(1, n + 1),
@@ -173,19 +190,38 @@ def test_clean_age_groups(nb, rng):
     expect(set(labels) <= set(AGE_LABELS), "age_group should hold the labels "
            "'18-25', '26-35', '36-50' and '51+' (pass labels= to pd.cut), one per row.")
     expect(labels == want, "some ages land in the wrong group: use pd.cut with the bin edges "
-           "[0, 25, 35, 50, 120] (right edge included) AFTER filling missing ages.")
+           "[0, 25, 35, 50, 120], right edge included (25 is in '18-25', 26 in '26-35'), AFTER "
+           "filling missing ages.")
+
+
+def _same_frame(got: object, want: pd.DataFrame) -> bool:
+    """Same columns in the same order and the same values (NaN equal to NaN), judged here."""
+    if not isinstance(got, pd.DataFrame) or [str(c) for c in got.columns] != [str(c) for c in
+                                                                              want.columns]:
+        return False
+    if got.shape != want.shape:
+        return False
+    for col in want.columns:
+        a, b = got[col].to_numpy(), want[col].to_numpy()
+        if a.dtype.kind in "fiu" and b.dtype.kind in "fiu":
+            if not np.array_equal(a.astype(float), b.astype(float), equal_nan=True):
+                return False
+        elif [str(v) for v in a] != [str(v) for v in b]:
+            return False
+    return True
 
 
 @points(1, question="q2")
 def test_clean_does_not_modify_input(nb, rng):
     """clean_customers returns a new frame and leaves its input untouched"""
     df = _customers(rng, 40)
-    code = ("before = df.copy(deep=True)\n"
-            "ns['clean_customers'](df)\n"
-            "result = bool(df.equals(before)) and list(df.columns) == list(before.columns)\n")
-    unchanged = nb.eval(code, df=df, what="`clean_customers(df)`")
-    expect(unchanged is True, "clean_customers changed the frame it was given (fillna with "
-           "inplace=True, or adding a column to it): work on df.copy() and return that.")
+    # the grader's frame stays in the kernel; after the call it is fetched back and compared
+    # here with the grader's own copy (no comparison runs in the kernel)
+    kept = nb.eval_untrusted("df", df=df, keep=True, what="the grader's frame")
+    nb.call("clean_customers", kept, discard=True)
+    after = nb.get(kept)
+    expect(_same_frame(after, df), "clean_customers changed the frame it was given (fillna "
+           "with inplace=True, or adding a column to it): work on df.copy() and return that.")
 
 
 @points(1, question="q2")
@@ -217,34 +253,19 @@ FIRST = ["Ana", "Ben", "Chloe", "Dev", "Eve", "Farid", "Gita", "Hugo", "Ines", "
 LAST = ["Smith", "Khan", "Silva", "Novak", "Berg", "Okafor", "Rossi", "Meyer"]
 QUOTED = ["Siobhan O'Brien", 'Dana "DJ" Jones']
 CITIES = ["Leeds", "Porto", "Lyon", "Graz", "Turku", "Cork"]
+# two customers, each alone in a city of their own, with identical totals: a tie in revenue
+# (broken by city) and in big_spenders (broken by name); the lower id has the later name
+TIED = [("Zoe Adler", "Zadar"), ("Abe Zimmer", "Aalborg")]
 
 
-def _shop_db(job_dir: Path, rng: np.random.Generator) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """A fresh shop database in the job folder; returns its relative name and its rows."""
-    pairs = rng.choice(len(FIRST) * len(LAST), size=int(rng.integers(18, 26)), replace=False)
-    names = [f"{FIRST[p // len(LAST)]} {LAST[p % len(LAST)]}" for p in pairs] + QUOTED
-    rng.shuffle(names)
-    customers = pd.DataFrame({
-        "customer_id": np.arange(1, len(names) + 1),
-        "name": names,
-        "city": rng.choice(CITIES, size=len(names)),
-    })
-    # one customer, in a city of their own, never orders: an inner join must drop that city
-    customers.loc[len(customers)] = [len(customers) + 1, "Quinn Lowe", "Bergen"]
-    buyers = customers["customer_id"].to_numpy()[:-1]
-    n_orders = int(rng.integers(90, 150))
-    owner = np.concatenate([rng.choice(buyers, size=n_orders),
-                            customers.loc[customers["name"].isin(QUOTED), "customer_id"]
-                            .repeat(2).to_numpy()])
-    days = rng.integers(0, 365, size=len(owner))
-    orders = pd.DataFrame({
-        "order_id": rng.permutation(np.arange(1000, 1000 + len(owner))),
-        "customer_id": owner,
-        "order_date": [str(np.datetime64("2025-01-01") + int(d)) for d in days],
-        "amount": np.round(rng.uniform(5, 400, size=len(owner)), 2),
-    })
-    name = f"shop_{int(rng.integers(10**9))}.db"
-    con = sqlite3.connect(job_dir / name)
+def _amounts(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Order amounts in quarters: every sum is exact, so ties and the HAVING edge are exact
+    whatever order SQLite adds them up in."""
+    return rng.integers(20, 1600, size=n) / 4
+
+
+def _insert(path: Path, customers: pd.DataFrame, orders: pd.DataFrame) -> None:
+    con = sqlite3.connect(path)
     try:
         con.execute("CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                     " city TEXT NOT NULL)")
@@ -259,7 +280,51 @@ def _shop_db(job_dir: Path, rng: np.random.Generator) -> tuple[str, pd.DataFrame
         con.commit()
     finally:
         con.close()
-    return name, customers, orders
+
+
+def _shop_db(job_dir: Path, rng: np.random.Generator) -> tuple[str, pd.DataFrame, pd.DataFrame, str]:
+    """A fresh shop database in the job folder; returns its relative name, its rows and a
+    `target` customer whose name has decoys (the same name in lower case, and a longer name
+    that contains it) and who placed two orders on one day."""
+    pairs = rng.choice(len(FIRST) * len(LAST), size=int(rng.integers(18, 26)), replace=False)
+    names = [f"{FIRST[p // len(LAST)]} {LAST[p % len(LAST)]}" for p in pairs]
+    target = names[0]
+    names = names + QUOTED + [target.lower(), f"{target}son"]
+    rng.shuffle(names)
+    customers = pd.DataFrame({
+        "customer_id": np.arange(1, len(names) + 1),
+        "name": names,
+        "city": rng.choice(CITIES, size=len(names)),
+    })
+    for name, city in TIED:
+        customers.loc[len(customers)] = [len(customers) + 1, name, city]
+    # one customer, in a city of their own, never orders: an inner join must drop that city
+    customers.loc[len(customers)] = [len(customers) + 1, "Quinn Lowe", "Bergen"]
+    ids = dict(zip(customers["name"], customers["customer_id"], strict=True))
+    regular = customers["customer_id"].to_numpy()[:-3]
+    n_orders = int(rng.integers(90, 150))
+    decoys = [ids[target.lower()], ids[f"{target}son"]]
+    owner = np.concatenate([rng.choice(regular, size=n_orders),
+                            np.repeat([ids[q] for q in QUOTED], 2), decoys, [ids[target]] * 2])
+    days = rng.integers(0, 365, size=len(owner))
+    days[-2:] = days[-1]  # the target's last two orders share a date: ties go by order_id
+    amounts = _amounts(rng, len(owner))
+    orders = pd.DataFrame({
+        "order_id": rng.permutation(np.arange(1000, 1000 + len(owner))),
+        "customer_id": owner,
+        "order_date": [str(np.datetime64("2025-01-01") + int(d)) for d in days],
+        "amount": amounts,
+    })
+    totals = orders.groupby("customer_id")["amount"].sum()
+    tie = float(np.quantile(totals, 0.5)) + float(rng.integers(1, 400)) / 4
+    for i, (name, _city) in enumerate(TIED):
+        orders.loc[len(orders)] = [2000 + i, ids[name], "2025-06-01", tie]
+    path = fresh_path(job_dir, "shop_", ".db")  # unpredictable name, created O_EXCL|O_NOFOLLOW
+    with tempfile.TemporaryDirectory() as tmp:
+        built = Path(tmp) / "shop.db"
+        _insert(built, customers, orders)
+        write_job_file(path, built.read_bytes())
+    return path.name, customers, orders, target
 
 
 def _frame(got: object, columns: list[str], what: str) -> pd.DataFrame:
@@ -289,8 +354,8 @@ def _same_orders(got: object, want: pd.DataFrame, message: str) -> None:
 
 @points(2, question="q3")
 def test_revenue_by_city(nb, rng, job_dir):
-    """revenue_by_city: JOIN, GROUP BY and ORDER BY on a database the grader built"""
-    db, customers, orders = _shop_db(job_dir, rng)
+    """revenue_by_city: JOIN, GROUP BY and ORDER BY (ties by city) on a database the grader built"""
+    db, customers, orders, _target = _shop_db(job_dir, rng)
     got = _frame(nb.call("revenue_by_city", db), ["city", "n_orders", "revenue"],
                  "revenue_by_city")
     joined = orders.merge(customers, on="customer_id")
@@ -299,8 +364,9 @@ def test_revenue_by_city(nb, rng, job_dir):
     cities = [str(c) for c in got["city"]]
     expect("Bergen" not in cities, "revenue_by_city lists a city whose customers placed no "
            "orders (a LEFT JOIN keeps it): join customers to orders with an inner JOIN.")
-    expect(sorted(cities) == sorted(want["city"]), "revenue_by_city should have one row per "
-           "city with at least one order: join orders to customers and GROUP BY city.")
+    expect(sorted(cities) == sorted(want["city"]) and len(set(cities)) == len(cities),
+           "revenue_by_city should have one row per city with at least one order: join orders "
+           "to customers and GROUP BY city.")
     by_city = got.set_index(got["city"].astype(str))
     expect([int(by_city.loc[c, "n_orders"]) for c in want["city"]] == list(want["n_orders"]),
            "n_orders is wrong for some cities: COUNT the orders in each city.")
@@ -308,25 +374,23 @@ def test_revenue_by_city(nb, rng, job_dir):
                  want["revenue"].to_numpy(), "revenue is wrong for some cities: SUM the order "
                  "amounts in each city.", rtol=1e-9)
     expect(cities == list(want["city"]), "the rows are in the wrong order: ORDER BY revenue "
-           "DESC (highest first), then city.")
+           "DESC (highest first), then city (A to Z) for equal revenues.")
 
 
 @points(1, question="q3")
 def test_customer_orders(nb, rng, job_dir):
-    """customer_orders: one customer's orders, oldest first"""
-    db, customers, orders = _shop_db(job_dir, rng)
-    buyers = customers[customers["customer_id"].isin(orders["customer_id"])
-                       & ~customers["name"].isin(QUOTED)]
-    name = str(buyers["name"].iloc[int(rng.integers(len(buyers)))])
-    _same_orders(nb.call("customer_orders", db, name), _orders_of(customers, orders, name),
-                 "customer_orders returns the wrong rows: select that customer's orders (join "
-                 "on customer_id, WHERE name = ?) sorted by order_date, then order_id.")
+    """customer_orders: the orders of exactly that name, oldest first (ties by order_id)"""
+    db, customers, orders, target = _shop_db(job_dir, rng)
+    _same_orders(nb.call("customer_orders", db, target), _orders_of(customers, orders, target),
+                 "customer_orders returns the wrong rows: select the orders of the customer "
+                 "with exactly this name (WHERE name = ?, not LIKE: other customers' names "
+                 "differ only in case or contain it) sorted by order_date, then order_id.")
 
 
 @points(1, question="q3")
 def test_customer_orders_names_with_quotes(nb, rng, job_dir):
     """customer_orders is parameterised: names with quotes work and cannot inject SQL"""
-    db, customers, orders = _shop_db(job_dir, rng)
+    db, customers, orders, _target = _shop_db(job_dir, rng)
     hint = ("pass the name as a parameter (a ? placeholder and params=(name,)) instead of "
             "formatting it into the SQL string.")
     for name in [*QUOTED, "nobody' OR '1'='1", 'nobody" OR "1"="1']:
@@ -344,81 +408,168 @@ def test_customer_orders_names_with_quotes(nb, rng, job_dir):
 
 @points(1, question="q3")
 def test_big_spenders(nb, rng, job_dir):
-    """big_spenders: GROUP BY with HAVING and a parameter, biggest first"""
-    db, customers, orders = _shop_db(job_dir, rng)
+    """big_spenders: totals of at least min_total (a total exactly on it counts), biggest first"""
+    db, customers, orders, _target = _shop_db(job_dir, rng)
     totals = (orders.merge(customers, on="customer_id").groupby("name")["amount"].sum()
               .rename("total").reset_index())
-    threshold = float(np.round(np.quantile(totals["total"], rng.uniform(0.3, 0.7)), 2))
+    # min_total is exactly some customer's total: "at least" must keep that customer
+    ranked = np.sort(totals["total"].to_numpy())
+    threshold = float(ranked[int(rng.integers(len(ranked) // 4, len(ranked) // 2))])
     want = (totals[totals["total"] >= threshold]
             .sort_values(["total", "name"], ascending=[False, True]))
     got = _frame(nb.call("big_spenders", db, threshold), ["name", "total"], "big_spenders")
-    message = ("big_spenders returns the wrong customers: total each customer's orders "
-               "(GROUP BY), keep totals >= min_total (HAVING), biggest first.")
-    expect(sorted(str(v) for v in got["name"]) == sorted(want["name"]), message)
+    names = sorted(str(v) for v in got["name"])
+    expect(names == sorted(want["name"]) or names != sorted(want["name"][want["total"] > threshold]),
+           "big_spenders leaves out a customer whose total equals min_total exactly: \"at least\" "
+           "means >=, not >.")
+    expect(names == sorted(want["name"]), "big_spenders returns the wrong customers: total "
+           "each customer's orders (GROUP BY), keep totals >= min_total (HAVING), biggest first.")
     expect_close(np.asarray(got["total"], dtype=float), want["total"].to_numpy(),
                  "big_spenders has the right customers but wrong totals or order: ORDER BY "
                  "total DESC, then name.", rtol=1e-9)
     expect([str(v) for v in got["name"]] == list(want["name"]),
-           "big_spenders is not sorted by total, biggest first (then by name).")
+           "big_spenders is not sorted by total, biggest first, then by name (A to Z) for "
+           "equal totals.")
 
 
 # --------------------------------------------------------------------------- Q4 plot
-FIGURE_INFO = """
-fig = obj.figure if hasattr(obj, "get_xlabel") else obj
-if fig is None or not hasattr(fig, "get_axes"):
-    result = None
-else:
-    axes = [ax for ax in fig.get_axes() if ax.get_label() != "<colorbar>"]
-    found = []
-    for ax in axes:
-        for coll in ax.collections:
-            off = np.asarray(coll.get_offsets(), dtype=float)
-            if off.ndim == 2 and off.shape[1] == 2:
-                found.append(off)
-        for line in ax.get_lines():
-            if str(line.get_marker()) not in ("None", "none", "", " "):
-                found.append(np.column_stack([np.asarray(line.get_xdata(), dtype=float),
-                                              np.asarray(line.get_ydata(), dtype=float)]))
-    result = {
-        "xlabels": [str(ax.get_xlabel()) for ax in axes],
-        "ylabels": [str(ax.get_ylabel()) for ax in axes],
-        "titles": [str(ax.get_title()) for ax in axes] + [str(fig._suptitle.get_text())
-                   if getattr(fig, "_suptitle", None) is not None else ""],
-        "points": np.concatenate(found) if found else np.empty((0, 2)),
-    }
+# Set up before each call, as a learner's earlier cells might: a current figure holding two
+# marked points. A function that draws on its own `fig, ax = plt.subplots()` is not affected.
+PLOTTED_BEFORE = """
+import matplotlib.pyplot as plt_
+plt_.figure()
+plt_.plot([40.0, 60.0], [20000.0, 90000.0], "o")
+result = None
 """
+NO_MARKER = {"None", "none", "", " "}
 
 
-def _plot(nb, rng: np.random.Generator) -> tuple[pd.DataFrame, str, dict]:
+def _rgba(value: Any) -> tuple[float, ...] | None:
+    try:
+        return tuple(round(float(c), 3) for c in to_rgba(value))
+    except (ValueError, TypeError):
+        return None
+
+
+def _colours(raw: Any, n: int) -> list[tuple[float, ...] | None]:
+    """Per-point RGBA from a collection's colour array (one row broadcasts to every point)."""
+    try:
+        arr = np.asarray(raw, dtype=float)
+    except (TypeError, ValueError):
+        return [None] * n
+    if arr.ndim != 2 or arr.shape[1] != 4 or len(arr) == 0:
+        return [None] * n
+    rows = [tuple(round(float(c), 3) for c in row) for row in arr]
+    return rows * n if len(rows) == 1 else rows if len(rows) == n else [None] * n
+
+
+def _figure_claims(nb, obj: Ref) -> dict[str, Any] | None:
+    """What the returned Figure (or Axes) says about itself, gathered by calling its own methods
+    over the bridge: plain data the learner controls, judged in the grader like any answer."""
+    fig = Target(ref=obj.id, path="")
+    if not nb.has(Target(ref=obj.id, path="get_axes")):
+        if not nb.has(Target(ref=obj.id, path="figure.get_axes")):
+            return None
+        fig = Target(ref=obj.id, path="figure")
+
+    def at(path: str) -> Target:
+        return Target(ref=obj.id, path=f"{fig.path}.{path}" if fig.path else path)
+
+    axes = nb.call(at("get_axes"), keep=True)
+    claims: dict[str, Any] = {"xlabels": [], "ylabels": [], "titles": [], "points": [],
+                              "colours": []}
+    claims["titles"].append(str(nb.call(at("get_suptitle"))))
+    for i in range(min(int(nb.call(axes.attr("__len__"))), 8)):
+        ax = nb.call(axes.attr("__getitem__"), i, keep=True)
+        if str(nb.call(ax.attr("get_label"))) == "<colorbar>":
+            continue
+        claims["xlabels"].append(str(nb.call(ax.attr("get_xlabel"))))
+        claims["ylabels"].append(str(nb.call(ax.attr("get_ylabel"))))
+        claims["titles"].append(str(nb.call(ax.attr("get_title"))))
+        for j in range(min(int(nb.call(ax.attr("collections.__len__"))), 16)):
+            coll = nb.call(ax.attr("collections.__getitem__"), j, keep=True)
+            offsets = np.asarray(nb.call(coll.attr("get_offsets")), dtype=float)
+            if offsets.ndim != 2 or offsets.shape[1] != 2:
+                continue
+            colours = _colours(nb.call(coll.attr("get_facecolors")), len(offsets))
+            if all(c is None or c[3] == 0 for c in colours):  # hollow markers: edge colour
+                colours = _colours(nb.call(coll.attr("get_edgecolors")), len(offsets))
+            claims["points"].extend(offsets.tolist())
+            claims["colours"].extend(colours)
+        lines = nb.call(ax.attr("get_lines"), keep=True)
+        for j in range(min(int(nb.call(lines.attr("__len__"))), 16)):
+            line = nb.call(lines.attr("__getitem__"), j, keep=True)
+            if str(nb.call(line.attr("get_marker"))) in NO_MARKER:
+                continue
+            xs = np.asarray(nb.call(line.attr("get_xdata")), dtype=float).ravel()
+            ys = np.asarray(nb.call(line.attr("get_ydata")), dtype=float).ravel()
+            if xs.shape != ys.shape:
+                continue
+            colour = _rgba(nb.call(line.attr("get_markerfacecolor")))
+            claims["points"].extend(np.column_stack([xs, ys]).tolist())
+            claims["colours"].extend([colour] * len(xs))
+    return claims
+
+
+@pytest.fixture(scope="module")
+def plotted(nb, seed) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """One call of scatter_plot (and one description of its figure) that the Q4 tests share:
+    asking a figure about itself takes a few dozen round trips."""
+    return _plot(nb, np.random.default_rng([seed, 4]))
+
+
+def _plot(nb, rng: np.random.Generator) -> tuple[pd.DataFrame, str, dict[str, Any]]:
     df = _customers(rng, int(rng.integers(30, 70)), missing=False)
     path = f"scatter_{int(rng.integers(10**9))}.png"
+    nb.eval_untrusted(PLOTTED_BEFORE, what="setting up a figure before scatter_plot")
     fig = nb.call("scatter_plot", df, path, keep=True)
-    info = nb.eval(FIGURE_INFO, obj=fig, what="the figure scatter_plot returned")
-    expect(isinstance(info, dict), "scatter_plot should return the matplotlib Figure it drew "
+    info = _figure_claims(nb, fig)
+    expect(info is not None, "scatter_plot should return the matplotlib Figure it drew "
            "(e.g. fig, ax = plt.subplots() ... return fig).")
+    assert info is not None
     return df, path, info
 
 
+def _decode_png(data: bytes) -> np.ndarray:
+    """Decode the whole PNG here (signature, header, every chunk and pixel); RGB pixels."""
+    expect(data[:8] == PNG_MAGIC and data[12:16] == b"IHDR", "the saved file is not a PNG "
+           "image: save with fig.savefig(path) (the .png extension picks the format) and don't "
+           "force another format.")
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    expect(100 <= width <= 8000 and 100 <= height <= 8000,
+           f"the saved PNG is {width} x {height} pixels: save the whole figure at an ordinary "
+           "size.")
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
+            image.load()  # decodes every chunk: a truncated or corrupt file fails here
+            return np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        raise LearnerFailure("the saved file is not a readable PNG image (corrupt or "
+                             "truncated): save it with fig.savefig(path).") from None
+
+
 @points(1, question="q4")
-def test_plot_saved_as_png(nb, rng):
+def test_plot_saved_as_png(nb, plotted):
     """scatter_plot saves a real PNG file at the path it is given"""
-    _df, path, _info = _plot(nb, rng)
+    _df, path, _info = plotted
     try:
         data = nb.read_file(path)
     except LearnerFailure:
         raise LearnerFailure("scatter_plot did not save a file at the path it was given: call "
                              "fig.savefig(path).") from None
-    expect(data[:8] == PNG_MAGIC, "the saved file is not a PNG image: save with "
-           "fig.savefig(path) (the .png extension picks the format) and don't force another "
-           "format.")
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    expect(width >= 100 and height >= 100, "the saved PNG is tiny: save the whole figure.")
+    pixels = _decode_png(data)
+    background = pixels[0, 0]
+    drawn = np.any(np.abs(pixels.astype(int) - background.astype(int)) > 24, axis=2)
+    expect(float(drawn.mean()) > 0.01 and len(np.unique(pixels.reshape(-1, 3), axis=0)) >= 3,
+           "the saved PNG is blank: save the figure after drawing on it.")
 
 
 @points(1, question="q4")
-def test_plot_axes_labelled(nb, rng):
-    """scatter_plot labels its axes: age on x, income on y"""
-    _df, _path, info = _plot(nb, rng)
+def test_plot_axes_labelled(nb, plotted):
+    """scatter_plot labels its axes: age on x, income on y, and a title"""
+    _df, _path, info = plotted
     xlabels, ylabels = info["xlabels"], info["ylabels"]
     expect(len(xlabels) >= 1, "the figure has no axes: draw the scatter plot on it.")
     expect(all(label.strip() for label in xlabels + ylabels),
@@ -430,24 +581,39 @@ def test_plot_axes_labelled(nb, rng):
 
 
 @points(1, question="q4")
-def test_plot_points(nb, rng):
-    """scatter_plot draws one point per customer at (age, income)"""
-    df, _path, info = _plot(nb, rng)
-    pts = np.asarray(info["points"], dtype=float)
-    expect(pts.ndim == 2 and len(pts) == len(df), f"the plot shows {len(pts)} points for "
-           f"{len(df)} customers: plot every row once (no head(), no duplicate layers).")
+def test_plot_points(nb, plotted):
+    """scatter_plot draws one point per customer at (age, income), coloured by purchased"""
+    df, _path, info = plotted
+    pts = np.asarray(info["points"], dtype=float).reshape(-1, 2)
+    expect(len(pts) == len(df), f"the figure shows {len(pts)} points for {len(df)} customers: "
+           "plot every row once, on the figure your function creates (fig, ax = plt.subplots(); "
+           "draw on ax, not on plt's current figure).")
     xs, ys = np.sort(pts[:, 0]), np.sort(pts[:, 1])
     age, income = np.sort(df["age"].to_numpy(float)), np.sort(df["income"].to_numpy(float))
     expect(not (np.allclose(xs, income) and np.allclose(ys, age)),
            "the axes are swapped: age goes on x, income on y.")
     expect(bool(np.allclose(xs, age) and np.allclose(ys, income)),
            "the points are not at (age, income) for each customer.")
+    # colour is judged per point: each drawn point is matched to the customer(s) at its place
+    classes: dict[tuple[float, float], set[int]] = {}
+    for a, i, p in zip(df["age"], df["income"], df["purchased"], strict=True):
+        classes.setdefault((float(a), float(i)), set()).add(int(p))
+    seen: dict[int, set[tuple[float, ...] | None]] = {0: set(), 1: set()}
+    for (x, y), colour in zip(pts.tolist(), info["colours"], strict=True):
+        owners = classes.get((float(x), float(y)), set())
+        if len(owners) == 1:
+            seen[next(iter(owners))].add(colour)
+    one_each = all(len(c) == 1 and None not in c for c in seen.values() if c)
+    expect(one_each and not (seen[0] & seen[1]) and bool(seen[0]) and bool(seen[1]),
+           "the points are not coloured by `purchased`: customers who purchased and those who "
+           "did not should get two different colours (e.g. c=df[\"purchased\"]).")
 
 
 # --------------------------------------------------------------------------- Q5 Python
 VOCAB = ["data", "model", "python", "pandas", "loss", "train", "test", "feature", "query",
          "plot", "mean", "graph", "label", "batch"]
-SEPARATORS = [" ", " ", " ", ", ", ". ", "! ", " - ", "\n", "? "]
+# digits and underscores separate words too: a word is a run of the letters a to z only
+SEPARATORS = [" ", " ", " ", ", ", ". ", "! ", " - ", "\n", "? ", "_", "2", " 42 ", "/"]
 
 
 def _text(rng: np.random.Generator, words: list[str]) -> str:
@@ -509,6 +675,8 @@ def test_top_words_ties_and_short_texts(nb, rng):
     message = ("top_words should sort by count (highest first) and break ties alphabetically "
                "(Counter.most_common keeps first-seen order instead): sort with a key.")
     _check_top(nb, text, 4, message)
+    _check_top(nb, text, 6, "with k equal to the number of distinct words, top_words should "
+               "return every word once, in order.")
     _check_top(nb, text, 10, "with k larger than the number of distinct words, top_words "
                "should return every word once, in order.")
     _check_top(nb, "", 3, "top_words('') should return an empty list.")

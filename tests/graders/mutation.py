@@ -39,7 +39,8 @@ def check_case(grade: Callable[..., GradeResult], name: str, case: Case) -> Grad
     errored = [(t.id, t.feedback) for t in result.tests if t.status == "error"]
     assert errored == [], f"{case.name}: grader errors {errored}"
     if isinstance(case, Alternative):
-        assert [(t.id, t.feedback) for t in result.tests if t.status != "passed"] == [], case.name
+        lost = [(t.id, t.feedback) for t in result.tests if t.status != "passed"]
+        assert lost == [], f"{case.name}: {lost}"
         assert result.full_marks
         return result
     assert failed_tests(result) == set(case.fails), (

@@ -12,8 +12,11 @@ AST of each grader file:
   tuples keep a taint per item, so ``df, got = helper(nb, rng)`` taints only ``got`` when the
   helper returns ``df, nb.call(...)``; the grader file's own functions are followed with the
   taint of their arguments;
-- **sinks**: the ``expected`` argument of ``expect_close`` / ``expect_equal``, and ``a == b``
-  (or ``!=``) inside ``expect(...)`` or ``assert`` when both sides are tainted.
+- **sinks**: the ``expected`` argument of ``expect_close`` / ``expect_equal`` when it carries
+  learner data that the ``actual`` argument does not (a value from *another* learner call), and
+  ``a == b`` (or ``!=``) inside ``expect(...)`` or ``assert`` when the two sides come from
+  different learner calls. Each taint remembers which ``nb.*`` calls it came from, so a
+  consistency check within one answer (``len(set(rows)) == len(rows)``) is not flagged.
 
 A deliberate use (e.g. checking that two calls agree, for determinism) is marked on the
 sink's line with ``# mlgrade: learner-expected-ok (why)``. The analysis is flow-insensitive
@@ -33,7 +36,9 @@ SINKS = {"expect_close": 1, "expect_equal": 1}  # name -> position of the expect
 PRAGMA = "mlgrade: learner-expected-ok"
 MAX_DEPTH = 8  # how deep the file's own helpers are followed
 
-Taint = Union[bool, tuple["Taint", ...]]  # noqa: UP007 - a recursive alias, also on 3.10
+Labels = frozenset[str]  # the nb.* calls (line:column) a value is derived from
+Taint = Union[Labels, tuple["Taint", ...]]  # noqa: UP007 - a recursive alias, also on 3.10
+CLEAN: Labels = frozenset()
 
 
 @dataclass(frozen=True)
@@ -49,14 +54,27 @@ class Finding:
         return f"{self.file}:{self.line} ({self.function}): {self.message}"
 
 
-def _any(t: Taint) -> bool:
-    return any(_any(x) for x in t) if isinstance(t, tuple) else t
+def _any(t: Taint) -> Labels:
+    """Every label anywhere in ``t`` (a tuple's items joined)."""
+    if isinstance(t, tuple):
+        out: Labels = CLEAN
+        for x in t:
+            out = out | _any(x)
+        return out
+    return t
 
 
 def _join(a: Taint, b: Taint) -> Taint:
     if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
         return tuple(_join(x, y) for x, y in zip(a, b, strict=True))
-    return _any(a) or _any(b)
+    return _any(a) | _any(b)
+
+
+def _union(parts: list[Labels]) -> Labels:
+    out: Labels = CLEAN
+    for part in parts:
+        out = out | part
+    return out
 
 
 class _FileLint:
@@ -64,28 +82,28 @@ class _FileLint:
         self.path, self.lines = path, lines
         self.functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
         self.findings: dict[tuple[int, str], Finding] = {}
-        self._memo: dict[tuple[str, tuple[bool, ...]], Taint] = {}
+        self._memo: dict[tuple[str, tuple[Labels, ...]], Taint] = {}
         self._stack: list[str] = []
 
     # -- functions ------------------------------------------------------------------------
-    def function(self, fn: ast.FunctionDef, args: tuple[bool, ...]) -> Taint:
+    def function(self, fn: ast.FunctionDef, args: tuple[Labels, ...]) -> Taint:
         key = (fn.name, args)
         if key in self._memo:
             return self._memo[key]
         if fn.name in self._stack or len(self._stack) >= MAX_DEPTH:
-            return any(args)
-        self._memo[key] = any(args)  # provisional, for recursion
+            return _union(list(args))
+        self._memo[key] = _union(list(args))  # provisional, for recursion
         self._stack.append(fn.name)
         try:
             params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]
-            env: dict[str, Taint] = {p: (args[i] if i < len(args) else False)
+            env: dict[str, Taint] = {p: (args[i] if i < len(args) else CLEAN)
                                      for i, p in enumerate(params)}
             returns: list[Taint] = []
             for _ in range(2):  # twice: taint that flows around a loop reaches earlier lines
                 self._block(fn.body, env, returns, fn.name)
-            result: Taint = False
-            for r in returns:
-                result = r if result is False else _join(result, r)
+            result: Taint = CLEAN
+            for i, r in enumerate(returns):
+                result = r if i == 0 else _join(result, r)
         finally:
             self._stack.pop()
         self._memo[key] = result
@@ -107,9 +125,9 @@ class _FileLint:
             self._bind(stmt.target, self.expr(stmt.value, env, where), env, where)
         elif isinstance(stmt, ast.AugAssign):
             value = _any(self.expr(stmt.value, env, where))
-            self._bind(stmt.target, value or _any(self.expr(stmt.target, env, where)), env, where)
+            self._bind(stmt.target, value | _any(self.expr(stmt.target, env, where)), env, where)
         elif isinstance(stmt, ast.Return):
-            returns.append(self.expr(stmt.value, env, where) if stmt.value else False)
+            returns.append(self.expr(stmt.value, env, where) if stmt.value else CLEAN)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)):
             self._bind(stmt.target, _any(self.expr(stmt.iter, env, where)), env, where)
             for _ in range(2):
@@ -129,7 +147,7 @@ class _FileLint:
             self._block(stmt.body, env, returns, where)
             for handler in stmt.handlers:
                 if handler.name:
-                    env[handler.name] = False
+                    env[handler.name] = CLEAN
                 self._block(handler.body, env, returns, where)
             self._block(stmt.orelse, env, returns, where)
             self._block(stmt.finalbody, env, returns, where)
@@ -157,14 +175,14 @@ class _FileLint:
             while isinstance(base, (ast.Subscript, ast.Attribute)):
                 base = base.value
             if isinstance(base, ast.Name) and _any(value):  # out[col] = tainted taints out
-                env[base.id] = True
+                env[base.id] = _any(env.get(base.id, CLEAN)) | _any(value)
 
     # -- expressions ----------------------------------------------------------------------
     def expr(self, node: ast.expr | None, env: dict[str, Taint], where: str) -> Taint:
         if node is None:
-            return False
+            return CLEAN
         if isinstance(node, ast.Name):
-            return env.get(node.id, False)
+            return env.get(node.id, CLEAN)
         if isinstance(node, ast.Tuple):
             return tuple(self.expr(e, env, where) for e in node.elts)
         if isinstance(node, ast.Subscript):
@@ -173,27 +191,27 @@ class _FileLint:
             if (isinstance(base, tuple) and isinstance(node.slice, ast.Constant)
                     and isinstance(node.slice.value, int) and -len(base) <= node.slice.value < len(base)):
                 return base[node.slice.value]
-            return _any(base) or _any(index)
+            return _any(base) | _any(index)
         if isinstance(node, ast.Call):
             return self._call(node, env, where)
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             inner = dict(env)
-            tainted = False
+            tainted: Labels = CLEAN
             for gen in node.generators:
                 it = _any(self.expr(gen.iter, inner, where))
                 self._bind(gen.target, it, inner, where)
-                tainted = tainted or it
+                tainted = tainted | it
                 for cond in gen.ifs:
                     self.expr(cond, inner, where)
             parts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
-            return tainted or any(_any(self.expr(p, inner, where)) for p in parts)
+            return tainted | _union([_any(self.expr(p, inner, where)) for p in parts])
         if isinstance(node, ast.Lambda):
-            return False
-        tainted = False
+            return CLEAN
+        found: Labels = CLEAN
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.expr):
-                tainted = _any(self.expr(child, env, where)) or tainted
-        return tainted
+                found = found | _any(self.expr(child, env, where))
+        return found
 
     def _call(self, node: ast.Call, env: dict[str, Taint], where: str) -> Taint:
         func = node.func
@@ -207,24 +225,29 @@ class _FileLint:
             self._comparison(node.args[0], env, where)
         if (isinstance(func, ast.Attribute) and func.attr in SOURCES
                 and isinstance(func.value, ast.Name) and func.value.id == "nb"):
-            return True
+            return frozenset({f"{node.lineno}:{node.col_offset}"})
         if isinstance(func, ast.Name) and func.id in self.functions:
             fn = self.functions[func.id]
             params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)]
-            taints = list(args) + [False] * max(0, len(params) - len(args))
+            taints = list(args) + [CLEAN] * max(0, len(params) - len(args))
             for key, value in kwargs.items():
                 if key in params:
                     taints[params.index(key)] = value
             return self.function(fn, tuple(taints[:len(params)]))
-        receiver = _any(self.expr(func.value, env, where)) if isinstance(func, ast.Attribute) else False
-        return receiver or any(args) or any(kwargs.values())
+        receiver = _any(self.expr(func.value, env, where)) if isinstance(func, ast.Attribute) else CLEAN
+        return receiver | _union(args) | _union(list(kwargs.values()))
 
     # -- sinks ----------------------------------------------------------------------------
     def _sink(self, node: ast.Call, name: str, env: dict[str, Taint], where: str) -> None:
         pos = SINKS[name]
         expected = node.args[pos] if len(node.args) > pos else next(
             (k.value for k in node.keywords if k.arg == "expected"), None)
-        if expected is not None and _any(self.expr(expected, env, where)):
+        actual = node.args[0] if node.args else next(
+            (k.value for k in node.keywords if k.arg == "actual"), None)
+        if expected is None:
+            return
+        extra = _any(self.expr(expected, env, where)) - _any(self.expr(actual, env, where))
+        if extra:
             self._report(node, where, f"the expected value of {name}() comes from a learner "
                          "call: compute it in the grader from inputs the grader made")
 
@@ -232,8 +255,8 @@ class _FileLint:
         for node in ast.walk(test):
             if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq))
                                                      for op in node.ops):
-                sides = [node.left, *node.comparators]
-                if all(_any(self.expr(s, env, where)) for s in sides):
+                sides = [_any(self.expr(s, env, where)) for s in [node.left, *node.comparators]]
+                if all(sides) and len(set(sides)) > 1:
                     self._report(node, where, "both sides of == come from learner calls: "
                                  "compare with a value the grader computed")
 
@@ -256,7 +279,7 @@ def lint_file(path: Path) -> list[Finding]:
     lint = _FileLint(path, tree, source.splitlines())
     for fn in tree.body:
         if isinstance(fn, ast.FunctionDef) and fn.name.startswith("test"):
-            lint.function(fn, tuple(False for _ in fn.args.args))
+            lint.function(fn, tuple(CLEAN for _ in fn.args.args))
     return sorted(lint.findings.values(), key=lambda f: (f.file, f.line))
 
 
