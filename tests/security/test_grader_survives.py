@@ -134,11 +134,12 @@ class Run:
     seconds: float
 
 
-def run_check(notebook: Path, tier: str, tmp: Path, *extra: str) -> Run:
+def run_check(notebook: Path, tier: str, tmp: Path, *extra: str,
+              assignments: Path = ASSIGNMENTS) -> Run:
     """``mlgrade check survive NOTEBOOK --format json`` in a child process with a private
     TMPDIR (so its job folders can be counted), and that child's own peak RSS."""
-    rss_file = tmp / f"rss-{time.monotonic_ns()}"
-    env = {**os.environ, "MLGRADE_ASSIGNMENTS": str(ASSIGNMENTS), "TMPDIR": str(tmp),
+    rss_file = tmp / f"rss-{time.monotonic_ns()}"  # removed before the folder is checked
+    env = {**os.environ, "MLGRADE_ASSIGNMENTS": str(assignments), "TMPDIR": str(tmp),
            "SURVIVE_RSS_FILE": str(rss_file)}
     for name in ("MLGRADE_SEED", "MLGRADE_ISOLATION", "MLGRADE_MEMORY_MB"):
         env.pop(name, None)
@@ -380,6 +381,28 @@ def test_stream_cleaning_is_linear_on_one_long_line() -> None:
     assert time.monotonic() - start < 10  # nbclient's regex takes minutes on a 900 kB line
 
 
+def _broken_assignments(tmp_path: Path) -> Path:
+    """The survive assignment with a dangling link in its data folder: copying it into the
+    job folder raises an exception that is no MlgradeError (a bug, as far as mlgrade knows)."""
+    root = tmp_path / "assignments"
+    shutil.copytree(ASSIGNMENTS / "survive", root / "survive")
+    (root / "survive" / "data").mkdir()
+    os.symlink(tmp_path / "nowhere", root / "survive" / "data" / "broken-link")
+    return root
+
+
+def test_an_internal_error_in_check_is_exit_4_one_line_and_no_document(
+        tmp_path: Path, private_tmp: Path) -> None:
+    notebook = tmp_path / "plain.ipynb"
+    nbformat.write(build(Case("plain"), tmp_path), notebook)
+    run = run_check(notebook, "process", private_tmp, assignments=_broken_assignments(tmp_path))
+    assert run.code == 4
+    assert run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "internal error" in lines[0] and "Traceback" not in run.stderr
+    assert os.listdir(private_tmp) == []  # the half-made job folder was removed
+
+
 def test_a_batch_records_an_internal_error_and_goes_on(tmp_path: Path) -> None:
     """An exception that is no MlgradeError (here: the assignment's data folder holds a
     dangling link, so copying it into the job folder fails) errors that submission as
@@ -388,10 +411,7 @@ def test_a_batch_records_an_internal_error_and_goes_on(tmp_path: Path) -> None:
 
     from mlgrade.cli import app
 
-    root = tmp_path / "assignments"
-    shutil.copytree(ASSIGNMENTS / "survive", root / "survive")
-    (root / "survive" / "data").mkdir()
-    os.symlink(tmp_path / "nowhere", root / "survive" / "data" / "broken-link")
+    root = _broken_assignments(tmp_path)
     folder = tmp_path / "in"
     folder.mkdir()
     for learner in ("ann", "ben"):
