@@ -126,8 +126,10 @@ class KernelSession:
 
     def _log_tail(self) -> str:
         path = self.run_dir / f"kernel-{self.starts - 1}.log"
-        try:
-            return path.read_text(errors="replace")[-2000:]
+        try:  # the kernel (learner code) wrote this file: read its end only, never all of it
+            with open(path, "rb") as handle:
+                handle.seek(max(handle.seek(0, os.SEEK_END) - 2000, 0))
+                return handle.read(2000).decode(errors="replace")
         except OSError:
             return ""
 
