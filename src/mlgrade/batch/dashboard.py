@@ -90,7 +90,7 @@ class Progress:
 
 
 def _histogram(rep: AssignmentReport) -> Histogram:
-    w, h, left, right, top, bottom = 520, 240, 36.0, 10.0, 36.0, 200.0
+    w, h, left, right, top, bottom = 520, 248, 36.0, 10.0, 44.0, 208.0  # labels above the bars
     n = len(rep.histogram)
     slot = (w - left - right) / max(n, 1)
     most = max((c for _, _, c in rep.histogram), default=0) or 1
