@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 import subprocess
 from datetime import datetime, timezone
@@ -249,3 +250,20 @@ def test_a_zip_keeps_each_file_time_as_its_submitted_at_time(tmp_path: Path) -> 
     local = time.mktime((2026, 2, 20, 12, 30, 0, 0, 0, -1))
     assert when["ann"] == (datetime.fromtimestamp(local, timezone.utc).isoformat(), "mtime")
     assert when["bob"][0] > when["ann"][0]
+
+
+def test_dashboard_follows_the_group_across_assignments_in_order(tmp_path: Path) -> None:
+    with Gradebook(tmp_path / "g.db") as book:
+        for name, scores in (("month10", {"ann": (1, 2)}), ("month2", {"ann": (0, 2), "bob": (1, 0)})):
+            for who, earned in scores.items():
+                book.record(learner=who, assignment=name, assignment_title=name.title(),
+                            assignment_max=3.0, source=f"{who}.ipynb", content_hash=who,
+                            result=result(earned), problem=None)
+        reports = build_reports(book)
+        page = dashboard(reports, tmp_path / "g.db")
+    assert [r.assignment for r in reports] == ["month2", "month10"]  # natural order
+    assert page.index('id="a-month2"') < page.index('id="a-month10"')
+    # month2: ann 2/3, bob 1/3 -> mean 50%; month10: ann 3/3 -> 100%
+    means = re.findall(r'class="progress-mean"[^>]*>([^<]*)</text>', page)
+    assert means == ["50%", "100%"]
+    assert 'class="num cell missing" data-assignment="month10"' in page  # bob skipped month10
