@@ -8,6 +8,7 @@ grace period, SIGKILL. Output is capped per cell and per notebook as it arrives.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import signal
 import threading
@@ -54,6 +55,7 @@ class KernelSession:
         self._pgid: int | None = None
         self._log: IO[bytes] | None = None
         self.starts = 0
+        self.completed: list[NotebookNode] = []  # notebook cells that ran to their end
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> KernelSession:
@@ -161,6 +163,27 @@ class KernelSession:
         except (KernelStartError, CanaryFailed):
             self.shutdown()
 
+    def fresh_session(self, timeout: float, through: str | None = None) -> bool:
+        """A new kernel in which the notebook cells that ran to their end are replayed quietly
+        (on copies: the recorded outputs stay), so graders can load in a new session what was
+        saved in the last one. With ``through``, only up to the last such cell whose source
+        contains it (e.g. ``"def load_model"``). False if the kernel is dead afterwards or a
+        replayed cell timed out, all within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        cells = list(self.completed)
+        marked = [i for i, c in enumerate(cells) if through and through in c.source]
+        if marked:
+            cells = cells[: marked[-1] + 1]
+        self.restart()
+        for done in cells:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.alive:
+                return False
+            replay = self.run(copy.deepcopy(done), -1, min(self.settings.cell_timeout, left))
+            if replay.status in ("timeout", "dead"):
+                return False
+        return self.alive
+
     # -- signals ---------------------------------------------------------------------------
     def _killpg(self, sig: int) -> None:
         if self._pgid is not None and self._pgid > 1:
@@ -231,4 +254,6 @@ class KernelSession:
             client.finish_streams()
             if last is not None:
                 self.nb.cells[-1] = last
+        if index >= 0 and status in ("ok", "error"):
+            self.completed.append(cell)
         return CellRun(status, list(cell.get("outputs", [])), time.perf_counter() - start)

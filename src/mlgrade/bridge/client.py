@@ -152,6 +152,14 @@ class CellTransport:
                                      "did a cell replace Python built-ins or modules?")
             self._installed = True
 
+    def fresh_session(self, what: str, through: str | None = None) -> None:
+        """Restart the kernel and replay the notebook (:meth:`KernelDispatcher.fresh_session`)."""
+        left = self._kernel.remaining()
+        self._installed = False
+        if left <= 0 or not self._kernel.fresh_session(left, through):
+            raise LearnerFailure(f"{what} could not be run again in a fresh kernel (a cell timed "
+                                 "out, failed to start or killed the kernel on the second run).")
+
     def exchange(self, payload: str, timeout: float, what: str) -> list[Any]:
         self._ensure_harness()
         outputs = self._run(_REQUEST.format(payload=payload), timeout, what)
@@ -301,6 +309,19 @@ class Notebook:
         grader has moved off it.
         """
         return self.eval_untrusted(code, what=what, timeout=timeout, keep=keep, **inputs)
+
+    def fresh_session(self, what: str = "your notebook", through: str | None = None) -> bool:
+        """Restart the kernel and replay the notebook's completed cells silently: a new
+        session that shares only the job folder with the last (e.g. load in it what was saved
+        before). With ``through`` (e.g. ``"def load_model"``) only the cells up to the last one
+        whose source contains it are replayed. Every :class:`Ref` of the old session is gone.
+        False (nothing done) where the transport cannot restart its kernel (a learner's
+        self-check inside the notebook)."""
+        fresh = getattr(self._transport, "fresh_session", None)
+        if fresh is None:
+            return False
+        fresh(what, through)
+        return True
 
     def drop(self, ref: Ref) -> None:
         """Forget a kept object."""

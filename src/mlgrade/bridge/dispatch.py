@@ -27,12 +27,13 @@ StdinAnswer = Callable[[str], "str | None"]
 
 @dataclass
 class _Request:
-    cell: NotebookNode
+    cell: NotebookNode | None  # None: a fresh session (restart, replay the notebook)
     timeout: float
     output_cap: int | None
     stdin: StdinAnswer | None = None
     done: threading.Event = field(default_factory=threading.Event)
     result: CellRun | None = None
+    through: str | None = None  # a fresh session replays up to the cell containing this
 
 
 class KernelDispatcher:
@@ -51,7 +52,7 @@ class KernelDispatcher:
             return self._grading_timeout
         return self._deadline - time.monotonic()
 
-    def run(self, cell: NotebookNode, timeout: float, output_cap: int | None,
+    def run(self, cell: NotebookNode | None, timeout: float, output_cap: int | None,
             stdin: StdinAnswer | None = None) -> CellRun:
         """Called by a grader (any thread): blocks until the main thread has run ``cell``.
 
@@ -67,6 +68,18 @@ class KernelDispatcher:
                 break
         return request.result or CellRun("dead")
 
+    def fresh_session(self, timeout: float, through: str | None = None) -> bool:
+        """Called by a grader (any thread): restart the kernel and replay the notebook's
+        completed cells (see :meth:`KernelSession.fresh_session`); whether that worked."""
+        request = _Request(None, timeout, None, through=through)
+        if self._closed.is_set():
+            return False
+        self._requests.put(request)
+        while not request.done.wait(0.1):
+            if self._closed.is_set():
+                return False
+        return request.result is not None and request.result.status == "ok"
+
     def serve(self, session: KernelSession, while_alive: threading.Thread) -> None:
         """Main thread: execute queued requests until ``while_alive`` (the graders) finishes."""
         self._deadline = time.monotonic() + self._grading_timeout
@@ -78,7 +91,10 @@ class KernelDispatcher:
             except queue.Empty:
                 continue
             try:
-                if request.stdin is not None:
+                if request.cell is None:
+                    fresh = session.fresh_session(request.timeout, request.through)
+                    request.result = CellRun("ok" if fresh else "dead")
+                elif request.stdin is not None:
                     request.result = _run_with_stdin(session, request.cell, request, request.stdin)
                 else:
                     request.result = session.run(request.cell, -1, request.timeout,
