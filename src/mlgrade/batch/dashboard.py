@@ -33,6 +33,8 @@ FEEDBACK_DIR = "feedback"
 
 @dataclass(frozen=True)
 class Bar:
+    """One histogram bar."""
+
     x: float
     y: float
     width: float
@@ -43,6 +45,8 @@ class Bar:
 
 @dataclass(frozen=True)
 class Marker:
+    """A vertical line across the histogram (mean or median) and its label."""
+
     x: float
     label: str
     css: str  # "mean" or "median"
@@ -67,6 +71,8 @@ class Histogram:
 
 @dataclass(frozen=True)
 class Point:
+    """One assignment's value on the progress chart."""
+
     x: float
     y: float
     value: float

@@ -28,6 +28,8 @@ SUFFIXES = ("", ":max", ":percent", ":status", ":late", ":original", ":adjusted"
 
 
 class ExportFormat(StrEnum):
+    """What ``mlgrade export`` writes."""
+
     CSV = "csv"
     JSON = "json"
     XLSX = "xlsx"

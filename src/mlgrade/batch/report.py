@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgrade.batch.gradebook import Gradebook, Recorded
+from mlgrade.batch.gradebook import Gradebook
 from mlgrade.batch.marks import Mark, marks
 from mlgrade.batch.similarity import Pair, copied_pairs
 from mlgrade.batch.workers import problem_detail
@@ -57,6 +57,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class Late:
+    """A submission handed in after the due date."""
+
     learner: str
     submitted_at: str
     submitted_from: str
@@ -81,6 +83,8 @@ class Adjusted:
 
 @dataclass(frozen=True)
 class Ignored:
+    """A learner folder with several notebooks: the one graded and the ones ignored."""
+
     learner: str
     graded: str
     ignored: tuple[str, ...]
@@ -177,7 +181,7 @@ def build_reports(gradebook: Gradebook, assignment: str | None = None, slowest: 
     return [_one(gradebook, name, slowest, seeds) for name in names]
 
 
-def _adjusted_rows(subs: dict[str, Recorded], all_marks: list[Mark]) -> list[Adjusted]:
+def _adjusted_rows(all_marks: list[Mark]) -> list[Adjusted]:
     rows = []
     for m in all_marks:
         for adj, applied in [(a, True) for a in m.adjustments] + [(a, False) for a in m.stale]:
@@ -188,7 +192,6 @@ def _adjusted_rows(subs: dict[str, Recorded], all_marks: list[Mark]) -> list[Adj
 
 def _one(gradebook: Gradebook, name: str, slowest: int, seeds: dict[str, int]) -> AssignmentReport:
     subs = gradebook.submissions(name)
-    by_learner = {s.learner: s for s in subs}
     all_marks = marks(gradebook, name)
     scores = [m.final for m in all_marks]
     top = max((s.max_score for s in subs), default=0.0)
@@ -221,7 +224,7 @@ def _one(gradebook: Gradebook, name: str, slowest: int, seeds: dict[str, int]) -
         histogram=histogram(scores, top), tests=tuple(tests), problems=tuple(problems),
         slowest=tuple((s.learner, round(s.duration_s, 3)) for s in by_time),
         due=due.due, late_penalty=due.late_penalty, late=tuple(late),
-        adjustments=tuple(_adjusted_rows(by_learner, all_marks)), copies=tuple(copies),
+        adjustments=tuple(_adjusted_rows(all_marks)), copies=tuple(copies),
         ignored=tuple(ignored), marks=tuple(all_marks), seed=seeds.get(name))
 
 
