@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -151,6 +152,7 @@ def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings
     """
     with job_folder(assignment) as (job, run):
         kernel = KernelDispatcher(job, settings.grading_timeout)
+        stdout = sys.stdout  # the graders' run redirects it while pytest runs
         graders = _GraderThread(assignment, kernel, settings, job, questions, observer)
         graders.start()
         try:
@@ -170,6 +172,7 @@ def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings
             kernel.close()
             graders.join(max(kernel.remaining(), 0.0) + JOIN_GRACE_S)
     if graders.is_alive():  # stuck outside the kernel (e.g. in a reader): a verdict, not a hang
+        sys.stdout = stdout  # the report must not go to the stuck run's capture
         return execution, _overran(settings)
     if graders.error is not None:
         raise graders.error

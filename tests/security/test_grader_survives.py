@@ -428,3 +428,45 @@ def test_a_batch_records_an_internal_error_and_goes_on(tmp_path: Path) -> None:
                                         ("ben", "errored", "internal")]
     assert all(row[3].startswith("mlgrade failed internally (Error") and "\n" not in row[3]
                for row in got)
+
+
+STUCK_GRADER = '''"""A grader stuck outside the kernel (in a reader that never returns, say)."""
+import time
+
+from mlgrade.grading import points
+
+
+@points(1, question="q1")
+def test_stuck(nb):
+    """never ends"""
+    time.sleep(120)
+'''
+CHECK_WITH_SHORT_DEADLINE = (
+    "import json, sys\nfrom pathlib import Path\n"
+    "from mlgrade.assignments import load_assignment\n"
+    "from mlgrade.config import resolve_settings\nfrom mlgrade.pipeline import check_notebook\n"
+    "a = load_assignment(Path(sys.argv[1]))\n"
+    "s = resolve_settings({'grading_timeout': 2.0, 'isolation': 'process'}, a.limits, environ={})\n"
+    "r = check_notebook(Path(sys.argv[2]), a, s).result\n"
+    "print(json.dumps({'status': r.status.value, 'reason': r.reason}))\n"
+)
+
+
+@pytest.mark.kernel
+def test_graders_stuck_outside_the_kernel_are_cut_at_the_grading_deadline(
+        tmp_path: Path, private_tmp: Path) -> None:
+    folder = tmp_path / "stuck"
+    shutil.copytree(ASSIGNMENTS / "survive", folder)
+    (folder / "graders" / "test_survive.py").write_text(STUCK_GRADER)
+    notebook = tmp_path / "plain.ipynb"
+    nbformat.write(build(Case("plain"), tmp_path), notebook)
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", CHECK_WITH_SHORT_DEADLINE, str(folder),
+                           str(notebook)], capture_output=True, text=True, timeout=100,
+                          env={**os.environ, "TMPDIR": str(private_tmp)}, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert time.monotonic() - start < 60  # 2 s of grading + the join grace, not 120 s
+    verdict = json.loads(done.stdout)
+    assert verdict["status"] == "errored"
+    assert "grading did not finish within its 2 s limit" in verdict["reason"]
+    assert os.listdir(private_tmp) == []
