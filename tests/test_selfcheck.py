@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from tests.conftest import SOLUTIONS, assignment, mutant, notebook_from_cells, solution
+from tests.conftest import SOLUTIONS, assignment, mutant, solution
 from tests.kernel_support import live_kernel, verdicts
 
 from mlgrade.config import resolve_settings
@@ -24,29 +24,12 @@ HALF_GRADIENT = ("import numpy as np\n\ndef mse_gradient(X, y, w):\n"
                  "    return (1.0 / len(y)) * X.T @ (X @ w - y)\n")
 
 
-def _month5_mutant() -> nbformat.NotebookNode:
-    from tests.graders.test_month5 import NO_EVAL, SETUP, _cell
-
-    return notebook_from_cells(_cell(SETUP), _cell("def get_device"), _cell("def build_mlp"), NO_EVAL)
-
-
 def _mutant(month: str) -> nbformat.NotebookNode:
-    """One known-wrong notebook per month (the mutants of tests/graders)."""
-    if month == "month1":
-        from tests.graders.test_month1 import TOP_WORDS_MOST_COMMON
-        return mutant(month, {"def top_words": TOP_WORDS_MOST_COMMON})
-    if month == "month2":
-        return mutant(month, {"def mse_gradient": HALF_GRADIENT})
-    if month == "month3":
-        from tests.graders.test_month3 import FITTED_FACTORY, TRAIN_SET_METRICS
-        return mutant(month, {"def build_pipeline": FITTED_FACTORY, "def evaluate": TRAIN_SET_METRICS})
-    if month == "month4":
-        from tests.graders.test_month4 import ASCENDING_IMPORTANCE
-        return mutant(month, {"def top_features": ASCENDING_IMPORTANCE})
-    if month == "month5":
-        return _month5_mutant()
-    from tests.graders.test_month6 import PSI_EQUAL_WIDTH
-    return mutant(month, {"def psi": PSI_EQUAL_WIDTH})
+    """The month's first known-wrong solution (graders/<month>/mutants.toml)."""
+    from mlgrade.mutants import load_mutants
+
+    first = load_mutants(assignment(month).graders).mutants[0]
+    return mutant(month, {r.cell: r.source for r in first.replacements})
 
 
 def _notebook(month: str, kind: str) -> nbformat.NotebookNode:
@@ -72,9 +55,8 @@ def test_in_notebook_verdicts_equal_mlgrade_check(month: str, kind: str, tmp_pat
     with live_kernel(tmp_path / "learner", a) as kernel:
         kernel.run_notebook(nb)
         # the assignment is recognised from the names the notebook defines (a starter's
-        # stubs define them too); the mutant of month 5 holds only some cells: name it
-        named = {"assignment": month} if kind == "mutant" and month == "month5" else {}
-        mine = kernel.check(None, **named)
+        # stubs define them too)
+        mine = kernel.check(None)
     assert mine["assignment"] == month and mine["seed"] == official.seed
     assert verdicts(mine["tests"]) == verdicts([dataclasses.asdict(t) for t in official.tests])
     if kind == "solution":
@@ -126,6 +108,8 @@ def test_report_is_html_and_plain_text_and_graders_stay_out_of_the_kernel(month2
     assert "<table>" in bundle["text/html"] and "self-check" in bundle["text/html"]
     assert "Q1" in bundle["text/plain"] and "self-check" in bundle["text/plain"]
     assert "A weighted-sum prediction" in bundle["text/plain"]
+    magic = month2_kernel.run("%load_ext mlgrade\n%mlgrade check q1")
+    assert magic.status == "ok" and "Q1" in magic.displays[0]["text/plain"]
     modules = month2_kernel.run("import sys\nprint(sorted(m for m in sys.modules "
                                 "if 'test_month' in m or m == 'pytest'))").stdout.strip()
     assert modules == "[]"

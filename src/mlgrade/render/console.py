@@ -100,8 +100,10 @@ def build(result: GradeResult) -> Group:
     parts += [
         Text(""),
         Text(f"Score: {fmt_points(result.score)} / {fmt_points(result.max_score)}", style=style),
-        Text(f"{ex.cells_run}/{ex.cells_total} code cells run · {result.duration_s:.1f} s · "
-             f"seed {result.seed} · isolation {clean(result.isolation)}", style="dim"),
+        # a self-check runs no cells (it grades the kernel as it is): no "0/0 cells run"
+        Text((f"{ex.cells_run}/{ex.cells_total} code cells run · " if ex.cells_total else "")
+             + f"{result.duration_s:.1f} s · seed {result.seed} · isolation {clean(result.isolation)}",
+             style="dim"),
     ]
     return Group(*parts)  # type: ignore[arg-type]
 

@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ class PipeTransport:
         self._deadline = time.monotonic() + grading_timeout
         self._next = 0
         self._broken: str | None = None
+        # answers input() in the kernel during a request (Notebook.call_with_stdin): the
+        # kernel sends each prompt down the pipe and waits for this process's reply
+        self.stdin: Callable[[str], str | None] | None = None
 
     def remaining(self) -> float:
         return self._deadline - time.monotonic()
@@ -52,6 +56,16 @@ class PipeTransport:
         self._channel.send({"op": "interrupting", "id": rid})
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(self._pid, signal.SIGINT)
+
+    def _input(self, prompt: object) -> str | None:
+        """The reply to one ``input(prompt)`` (the prompt is learner-controlled text)."""
+        if self.stdin is None or not isinstance(prompt, str):
+            return None
+        try:
+            reply = self.stdin(prompt)
+        except Exception:  # noqa: BLE001 - a grader bug must not leave the kernel waiting
+            return None
+        return reply if isinstance(reply, str) else None
 
     def exchange(self, payload: str, timeout: float, what: str) -> list[Any]:
         if self._broken is not None:
@@ -64,7 +78,8 @@ class PipeTransport:
         rid = self._next
         interrupts = 0
         try:
-            self._channel.send({"op": "request", "id": rid, "payload": payload})
+            self._channel.send({"op": "request", "id": rid, "payload": payload,
+                                "stdin": self.stdin is not None})
             wait_until = time.monotonic() + limit
             while True:
                 message = self._channel.receive(max(0.0, wait_until - time.monotonic()))
@@ -77,6 +92,10 @@ class PipeTransport:
                     self._interrupt(rid)
                     interrupts += 1
                     wait_until = time.monotonic() + REINTERRUPT_S
+                    continue
+                if message.get("op") == "input" and message.get("id") == rid:
+                    self._channel.send({"op": "input_reply", "id": rid,
+                                        "text": self._input(message.get("prompt"))})
                     continue
                 if message.get("op") != "answer" or message.get("id") != rid:
                     continue  # a late answer to a request that was already given up on

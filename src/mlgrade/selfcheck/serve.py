@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -89,6 +90,39 @@ def _notice_waiting(channel: Channel, backlog: collections.deque[dict[str, Any]]
                 backlog.append(message)
 
 
+@contextlib.contextmanager
+def _stdin_over(channel: Channel, rid: int, backlog: collections.deque[dict[str, Any]],
+                harness: types.ModuleType, enabled: bool) -> Iterator[None]:
+    """For one request, ``input(prompt)`` (the learner's, and in grader-written code) asks the
+    grader process over the pipe, as the CLI's kernel asks over Jupyter's stdin channel."""
+    if not enabled:
+        yield
+        return
+
+    def pipe_input(prompt: object = "") -> str:
+        channel.send({"op": "input", "id": rid, "prompt": str(prompt)})
+        while True:
+            message = channel.receive(None)
+            if message is None:
+                continue
+            if message.get("op") == "input_reply" and message.get("id") == rid:
+                text = message.get("text")
+                if not isinstance(text, str):
+                    raise EOFError("no input")
+                return text
+            backlog.append(message)
+
+    import builtins
+
+    own = harness.__dict__["__builtins__"]
+    saved = builtins.input, own.get("input")
+    builtins.input = own["input"] = pipe_input
+    try:
+        yield
+    finally:
+        builtins.input, own["input"] = saved
+
+
 def serve(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
     """Send one check request and answer the grader until its final message, which is
     returned. A learner's own interrupt ends the grader process and is raised."""
@@ -112,7 +146,8 @@ def serve(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
                 op = message.get("op")
                 if op == "request":
                     computing = int(message["id"])
-                    answer = harness.answer(str(message["payload"]))
+                    with _stdin_over(channel, computing, backlog, harness, bool(message.get("stdin"))):
+                        answer = harness.answer(str(message["payload"]))
                     channel.send({"op": "answer", "id": computing, "answer": answer})
                     computing = None
                 elif op == "ready":
