@@ -69,6 +69,19 @@ class Expr:
     code: str
 
 
+def _holds_ref(value: Any, depth: int = 0) -> bool:
+    """Whether a decoded value holds a :class:`Ref` anywhere (lists, tuples, sets, dicts)."""
+    if isinstance(value, Ref):
+        return True
+    if depth > 64:
+        return False
+    if isinstance(value, dict):
+        return any(_holds_ref(k, depth + 1) or _holds_ref(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_holds_ref(v, depth + 1) for v in value)
+    return False
+
+
 def _as_target(target: str | Ref | Target) -> Target:
     if isinstance(target, Target):
         return target
@@ -194,7 +207,14 @@ class Notebook:
                 raise DecodeError("not an object")
             status = answer.get("status")
             if status == "ok":
-                return decode_value(answer.get("value"), self.max_result_bytes)
+                value = decode_value(answer.get("value"), self.max_result_bytes)
+                # a kept object comes back exactly when one was asked for: a forged answer must
+                # not hand grader code a Ref where it expects plain data, or plain data for a Ref
+                if isinstance(value, Ref) != bool(req.get("keep")) or (
+                        not req.get("keep") and _holds_ref(value)):
+                    raise DecodeError("a kept-object handle where plain data was expected"
+                                      if not req.get("keep") else "no kept-object handle")
+                return value
         except DecodeError as exc:
             raise LearnerFailure(f"the value of {what} could not be read back ({exc}).") from None
         if status == "missing":
