@@ -264,3 +264,42 @@ def test_month6_attack_earns_nothing(tier: str, cells: dict[str, str], extra: tu
     if lease is not None:
         assert pids_of_uid(lease.uid) == []
     assert pids_with_token(sandbox._token) == []  # type: ignore[attr-defined]
+
+
+# --- nothing implemented, the bridge hijacked: a fake harness answers "ok" to every request -----
+HIJACK = '''
+import json
+
+from IPython.display import publish_display_data
+
+
+class _FakeHarness:
+    def request(self, payload):
+        req = json.loads(payload)
+        value = ({"t": "ref", "id": "r999", "type": "fastapi.applications.FastAPI"}
+                 if req.get("keep") else {"t": "str", "v": "models/churn-model-v1.0.0.joblib"})
+        publish_display_data({"application/x.mlgrade.result":
+                              json.dumps({"status": "ok", "value": value})})
+
+
+class _FakeSys:
+    modules = {"_mlgrade_harness": _FakeHarness()}
+
+
+_real_import = __import__
+
+
+def __import__(name, *args, **kwargs):
+    return _FakeSys if name == "sys" else _real_import(name, *args, **kwargs)
+'''
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_month6_starter_with_hijacked_bridge_scores_zero(tier: str, tmp_path: Path) -> None:
+    nb = nbformat.read(assignment("month6").starter, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(HIJACK))
+    result, sandbox, _ = _grade(nb, tier, tmp_path)
+    assert result.status == "graded", result.reason
+    assert result.score == 0, {t.id: t.feedback for t in result.tests if t.status == "passed"}
+    assert [t.id for t in result.tests if t.status == "error"] == []
+    assert not os.path.lexists(sandbox.last_base)  # type: ignore[attr-defined]
