@@ -37,6 +37,18 @@ def test_bad_values_are_one_line_that_names_the_flag_typed(args: list[str], line
     assert result.stderr.strip() == line
 
 
+@pytest.mark.parametrize(("args", "line"), [
+    (["--bogus"], "error: No such option: --bogus. Run `mlgrade check --help` for the options."),
+    (["-f", "xml"], "error: Invalid value for '--format' / '-f': Value error, 'xml' is not one of "),
+])
+def test_option_parser_errors_are_one_line_too(args: list[str], line: str) -> None:
+    # the console entry point (not CliRunner): what a learner's shell runs
+    done = subprocess.run([sys.executable, "-m", "mlgrade", "check", "month2", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith(line)
+
+
 def test_unknown_assignment_suggests_the_close_name() -> None:
     result = runner.invoke(app, ["check", "mnth3"])
     assert result.exit_code == 2

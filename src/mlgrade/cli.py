@@ -53,5 +53,23 @@ for module in (learner, batch, authoring, platforms, doctor):
 
 
 def main() -> None:
-    """Console entry point (``mlgrade``)."""
-    app()
+    """Console entry point (``mlgrade``). A usage error (unknown option, a value the option
+    parser refuses) is one line in mlgrade's words and exit 2, like every other error."""
+    import sys
+
+    from mlgrade.commands._common import fail_line
+
+    try:
+        code = app(standalone_mode=False, prog_name="mlgrade")
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as exc:  # typer's own copy of click's UsageError and kin
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            typer.echo(ctx.get_help())  # `mlgrade check` with nothing else: the help
+            sys.exit(2)
+        where = ctx.command_path if ctx is not None else "mlgrade"
+        message = exc.format_message().rstrip(".") if hasattr(exc, "format_message") else str(exc)
+        fail_line(f"{message}. Run `{where} --help` for the options.")
+        sys.exit(int(getattr(exc, "exit_code", 2)))
+    sys.exit(code if isinstance(code, int) else 0)
