@@ -174,7 +174,8 @@ def test_sdist_and_wheel_pass_twine_and_carry_the_bundled_data(built_dist: tuple
 
 @pytest.mark.slow
 @pytest.mark.kernel
-def test_the_wheel_in_a_fresh_venv_checks_month2_without_torch(wheel_venv: Path, tmp_path: Path) -> None:
+def test_the_wheel_in_a_fresh_venv_checks_month2_without_torch(built_dist: tuple[Path, Path], wheel_venv: Path,
+                                                                tmp_path: Path) -> None:
     python = wheel_venv / "bin" / "python"
     has_torch = subprocess.run([str(python), "-c", "import importlib.util as u; print(u.find_spec('torch'))"],
                                capture_output=True, text=True, check=True, timeout=60)
@@ -190,6 +191,13 @@ def test_the_wheel_in_a_fresh_venv_checks_month2_without_torch(wheel_venv: Path,
     where = subprocess.run([str(python), "-c", "from mlgrade.assignments import default_assignments_dir as d; "
                             "print(d())"], capture_output=True, text=True, check=True, timeout=60, cwd=tmp_path)
     assert where.stdout.strip().startswith(str(wheel_venv)) and "share/mlgrade" in where.stdout
+    # an installed mlgrade (no checkout) ships itself by repacking its files into a wheel
+    repack = subprocess.run([str(python), "-c", "import sys; from pathlib import Path; from mlgrade.own_wheel "
+                             "import build_own_wheel; print(build_own_wheel(Path(sys.argv[1])))", str(tmp_path / "re")],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert repack.returncode == 0, repack.stderr
+    with zipfile.ZipFile(repack.stdout.strip()) as again, zipfile.ZipFile(built_dist[0]) as built:
+        assert set(again.namelist()) == set(built.namelist())
     # month 5 needs the deep extra: refused with the command that installs it
     refused = subprocess.run([str(wheel_venv / "bin" / "mlgrade"), "check", "month5",
                               str(SOLUTIONS / "month5.ipynb")], cwd=tmp_path, capture_output=True,

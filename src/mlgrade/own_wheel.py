@@ -11,6 +11,7 @@ only the dependencies come from the package index.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import csv
 import hashlib
@@ -57,6 +58,7 @@ def build_own_wheel(dest_dir: Path, wheel: Path | None = None) -> Path:
     cached = _built.get("wheel")
     if cached is None or not cached.is_file():  # once per process: a build takes seconds
         scratch = Path(tempfile.mkdtemp(prefix="mlgrade-own-wheel-"))
+        atexit.register(shutil.rmtree, scratch, True)
         root = _checkout()
         cached = _wheel_from_checkout(root, scratch) if root is not None else _wheel_from_installed(scratch)
         _built["wheel"] = cached
