@@ -62,12 +62,12 @@ class LiveProgress:
     def __call__(self, p: Progress) -> None:
         if p.stage == "execute" and p.cell:
             self._since = time.monotonic()
-            self._text = (f"cell {p.cell}/{p.cells} [dim]{escape(_first_line(p.line))}[/dim] "
+            self._text = (f"cell {p.cell}/{p.cells} [dim]{escape(_first_line(p.line, 30))}[/dim] "
                           f"{{elapsed}} of {p.timeout:.0f} s")
         elif p.stage == "execute":
             self._text = "starting a kernel ..."
         elif p.stage == "grade" and p.test:
-            self._text = f"test {p.test} of {p.tests} [dim]{escape(_first_line(p.title))}[/dim]"
+            self._text = f"test {p.test} of {p.tests} [dim]{escape(_first_line(p.title, 30))}[/dim]"
         elif p.stage == "grade":
             self._text = "grading ..."
 
