@@ -76,7 +76,7 @@ def check(question: str | Iterable[str] | None = None, *, assignment: str | None
                              "from a terminal, use `mlgrade check ASSIGNMENT NOTEBOOK`.")
     questions = [question] if isinstance(question, str) else (None if question is None else list(question))
     request = {"op": "check", "questions": questions, "assignment": assignment, "seed": seed,
-               "names": _names(shell), "hint": _notebook_hint(shell), "pid": os.getpid(),
+               "names": _names(shell), "hint": _notebook_hint(shell),
                "assignments": os.environ.get("MLGRADE_ASSIGNMENTS") or None}
     worker = _worker_for_session()
     try:

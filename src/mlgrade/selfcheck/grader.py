@@ -54,8 +54,9 @@ class PipeTransport:
         # the notice goes first: the kernel reads it when the interrupt lands, and knows it
         # came from us (and not from the learner's own Interrupt button)
         self._channel.send({"op": "interrupting", "id": rid})
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(self._pid, signal.SIGINT)
+        if self._pid > 1 and self._pid == os.getppid():  # not once the kernel is gone
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self._pid, signal.SIGINT)
 
     def _input(self, prompt: object) -> str | None:
         """The reply to one ``input(prompt)`` (the prompt is learner-controlled text)."""
@@ -140,7 +141,9 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
         settings = resolve_settings({"seed": request.get("seed")}, a.limits)
         with job_folder(a) as (job, _run):
             channel.send({"op": "ready", "job": str(job), "assignment": a.name})
-            transport = PipeTransport(channel, int(request["pid"]), job, settings.grading_timeout)
+            # the kernel is this process's parent: interrupts go there, never to a pid the
+            # kernel (learner-controlled) could name
+            transport = PipeTransport(channel, os.getppid(), job, settings.grading_timeout)
             bridge = Notebook(transport, settings.call_timeout, settings.max_result_bytes)
             graders = run_graders(a.graders, bridge, settings.seed, job, a.folder, questions=questions)
             which = "all questions" if questions is None else ", ".join(q.upper() for q in questions)
