@@ -139,6 +139,9 @@ def test_column_stats_columns(nb, rng):
            "columns (df.select_dtypes('number')).")
     expect(keys == numeric, "column_stats is missing some numeric columns: use every numeric "
            "column of the frame it is given, not a fixed list of names.")
+    for col in df.select_dtypes("number").columns:  # the right columns, with real entries
+        expect_close(_stat(got, col, "mean"), float(df[col].mean()), f"the entry of '{col}' "
+                     "is not that column's statistics.", rtol=1e-9)
 
 
 # --------------------------------------------------------------------------- Q2 cleaning
@@ -218,10 +221,18 @@ def test_clean_does_not_modify_input(nb, rng):
     # the grader's frame stays in the kernel; after the call it is fetched back and compared
     # here with the grader's own copy (no comparison runs in the kernel)
     kept = nb.eval_untrusted("df", df=df, keep=True, what="the grader's frame")
-    nb.call("clean_customers", kept, discard=True)
+    cleaned = nb.call("clean_customers", kept)
     after = nb.get(kept)
     expect(_same_frame(after, df), "clean_customers changed the frame it was given (fillna "
            "with inplace=True, or adding a column to it): work on df.copy() and return that.")
+    # leaving the input alone is only worth something together with the cleaning itself
+    want = _reference_clean(df)
+    expect(isinstance(cleaned, pd.DataFrame) and len(cleaned) == len(df)
+           and all(col in cleaned.columns for col in ("age", "income"))
+           and all(bool(np.allclose(np.asarray(cleaned[col], dtype=float), want[col].to_numpy()))
+                   for col in ("age", "income")),
+           "clean_customers left its input alone but did not return the cleaned frame: return "
+           "a copy with missing age and income filled with the median.")
 
 
 @points(1, question="q2")
@@ -550,26 +561,55 @@ def _decode_png(data: bytes) -> np.ndarray:
                              "truncated): save it with fig.savefig(path).") from None
 
 
+def _shows(pixels: np.ndarray, rgba: tuple[float, ...]) -> bool:
+    """Whether some pixels have this colour, drawn opaque or blended over the background (white,
+    or the image's most common colour, e.g. a grey axes face)."""
+    flat = pixels.reshape(-1, 3).astype(int)
+    values, counts = np.unique(flat, axis=0, return_counts=True)
+    backgrounds = [np.array([255.0, 255.0, 255.0]), values[int(np.argmax(counts))].astype(float)]
+    alpha = float(rgba[3]) if rgba[3] > 0 else 1.0
+    for bg in backgrounds:
+        want = alpha * 255.0 * np.array(rgba[:3]) + (1 - alpha) * bg
+        if int(np.sum(np.max(np.abs(flat - want), axis=1) <= 4)) >= 3:
+            return True
+    return False
+
+
+_IMAGES: dict[str, np.ndarray] = {}  # decoded once per path: the Q4 tests share one figure
+
+
+def _saved_image(nb, path: str, why: str) -> np.ndarray:
+    """The saved PNG, decoded here; it must show a drawing (not a blank canvas). ``why`` says
+    what the test needs it for, for the learner."""
+    if path not in _IMAGES:
+        try:
+            data = nb.read_file(path)
+        except LearnerFailure:
+            raise LearnerFailure(f"scatter_plot did not save a file at the path it was given "
+                                 f"({why}): call fig.savefig(path).") from None
+        _IMAGES[path] = _decode_png(data)
+    pixels = _IMAGES[path]
+    background = pixels[0, 0]
+    drawn = np.any(np.abs(pixels.astype(int) - background.astype(int)) > 24, axis=2)
+    expect(float(drawn.mean()) > 0.01 and len(np.unique(pixels.reshape(-1, 3), axis=0)) >= 3,
+           f"the saved PNG is blank ({why}): save the figure after drawing on it.")
+    return pixels
+
+
 @points(1, question="q4")
 def test_plot_saved_as_png(nb, plotted):
     """scatter_plot saves a real PNG file at the path it is given"""
     _df, path, _info = plotted
-    try:
-        data = nb.read_file(path)
-    except LearnerFailure:
-        raise LearnerFailure("scatter_plot did not save a file at the path it was given: call "
-                             "fig.savefig(path).") from None
-    pixels = _decode_png(data)
-    background = pixels[0, 0]
-    drawn = np.any(np.abs(pixels.astype(int) - background.astype(int)) > 24, axis=2)
-    expect(float(drawn.mean()) > 0.01 and len(np.unique(pixels.reshape(-1, 3), axis=0)) >= 3,
-           "the saved PNG is blank: save the figure after drawing on it.")
+    _saved_image(nb, path, "it should hold the plot")
 
 
 @points(1, question="q4")
 def test_plot_axes_labelled(nb, plotted):
     """scatter_plot labels its axes: age on x, income on y, and a title"""
-    _df, _path, info = plotted
+    _df, path, info = plotted
+    # what the figure says about its labels is the learner's claim: it counts for a figure
+    # that was really drawn and saved
+    _saved_image(nb, path, "the labels are checked on the figure you saved")
     xlabels, ylabels = info["xlabels"], info["ylabels"]
     expect(len(xlabels) >= 1, "the figure has no axes: draw the scatter plot on it.")
     expect(all(label.strip() for label in xlabels + ylabels),
@@ -583,7 +623,7 @@ def test_plot_axes_labelled(nb, plotted):
 @points(1, question="q4")
 def test_plot_points(nb, plotted):
     """scatter_plot draws one point per customer at (age, income), coloured by purchased"""
-    df, _path, info = plotted
+    df, path, info = plotted
     pts = np.asarray(info["points"], dtype=float).reshape(-1, 2)
     expect(len(pts) == len(df), f"the figure shows {len(pts)} points for {len(df)} customers: "
            "plot every row once, on the figure your function creates (fig, ax = plt.subplots(); "
@@ -607,6 +647,13 @@ def test_plot_points(nb, plotted):
     expect(one_each and not (seen[0] & seen[1]) and bool(seen[0]) and bool(seen[1]),
            "the points are not coloured by `purchased`: customers who purchased and those who "
            "did not should get two different colours (e.g. c=df[\"purchased\"]).")
+    # what the figure says about itself is the learner's claim: the saved image must show it
+    pixels = _saved_image(nb, path, "the points are checked on the figure you saved")
+    for colours in seen.values():
+        colour = next(iter(colours))
+        assert colour is not None
+        expect(_shows(pixels, colour), "the saved PNG does not show the coloured points the "
+               "figure holds: save the figure you drew on, after drawing.")
 
 
 # --------------------------------------------------------------------------- Q5 Python

@@ -46,6 +46,9 @@ def test_dot_product_random_vectors(nb, rng):
 def test_dot_product_length_mismatch(nb, rng):
     """dot_product refuses vectors of different lengths, whichever is longer"""
     n = int(rng.integers(2, 8))
+    a, b = rng.normal(size=n), rng.normal(size=n)  # refusing is worth something only with a
+    expect_close(nb.call("dot_product", a, b), float(a @ b),  # working dot product
+                 "dot_product gives a wrong value for two vectors of the same length.", rtol=1e-9)
     for len_a, len_b in ((n + 1, n), (n, n + 1)):
         a, b = rng.normal(size=len_a), rng.normal(size=len_b)
         try:
@@ -145,8 +148,11 @@ def test_numerical_gradient_keeps_w(nb, rng):
     # a tiny coordinate: nudging it by eps and back in place does not restore it
     w = np.concatenate([[float(rng.uniform(1e-23, 1e-22))], rng.normal(size=4)])
     kept = nb.eval_untrusted("w", w=w, keep=True, what="the grader's w")
-    nb.call("numerical_gradient", Expr(F_CODE), kept, 1e-3, discard=True)
+    got = nb.call("numerical_gradient", Expr(F_CODE), kept, 1e-3)
     after = nb.get(kept)
+    # leaving w alone is only worth something together with a working gradient check
+    expect_close(got, _central(w, 1e-3), "numerical_gradient(f, w, eps) is not the central "
+                 "difference of f at w.", rtol=1e-6, atol=1e-8)
     expect(isinstance(after, np.ndarray) and after.shape == w.shape
            and bool(np.array_equal(after, w)),
            "numerical_gradient changed the array w it was given (it stepped w[i] in place): "
