@@ -125,7 +125,7 @@ def render(result: GradeResult) -> str:
         parts += [f"<li>Note: {_text(n)}</li>" for n in result.notices]
         parts.append("</ul>")
     ex = result.execution
-    parts.append(f"<footer>{ex.cells_run}/{ex.cells_total} cells run · {result.duration_s:.1f} s"
+    parts.append(f"<footer>{ex.cells_run}/{ex.cells_total} code cells run · {result.duration_s:.1f} s"
                  f" · seed {result.seed} · isolation {_text(result.isolation, 40)} · mlgrade "
                  f"{_text(result.mlgrade_version, 40)} · graders "
                  f"{_text(result.grader_version, 40)}</footer>")

@@ -57,7 +57,7 @@ def render(result: GradeResult) -> str:
     if result.notices:
         lines.append("")
     ex = result.execution
-    lines.append(f"<sub>{ex.cells_run}/{ex.cells_total} cells run · {result.duration_s:.1f} s · "
+    lines.append(f"<sub>{ex.cells_run}/{ex.cells_total} code cells run · {result.duration_s:.1f} s · "
                  f"seed {result.seed} · isolation {cell(result.isolation, 40)} · "
                  f"mlgrade {cell(result.mlgrade_version, 40)} · "
                  f"graders {cell(result.grader_version, 40)}</sub>")
