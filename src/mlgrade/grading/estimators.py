@@ -168,7 +168,10 @@ def _split_path(path: Any, kind: str) -> tuple[str, str, str]:
 def resolve_class(path: Any) -> type:
     """The allow-listed class a spec's ``__class__`` names (imported from our package list)."""
     package, module, name = _split_path(path, "class")
-    cls = getattr(importlib.import_module(package), name, None)
+    try:
+        cls = getattr(importlib.import_module(package), name, None)
+    except ImportError:
+        raise _refuse(f"`{package}` is not installed where the grader runs") from None
     if not isinstance(cls, type) or (module != package and cls.__module__ != module):
         raise _refuse(f"`{path}` is not a class that {package} provides")
     from sklearn.base import BaseEstimator
