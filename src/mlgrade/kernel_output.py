@@ -14,11 +14,13 @@ and carriage returns are applied in one linear pass with nbclient's meaning.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import zmq
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.session import json_unpacker
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
@@ -42,6 +44,9 @@ def message_size(msg: dict[str, Any]) -> int:
         elif isinstance(item, memoryview):
             size += item.nbytes
         elif isinstance(item, dict):
+            if isinstance(item.get(OVERSIZED), int):  # a frame left unparsed: its full size
+                size += item[OVERSIZED]
+                continue
             size += 16 * (len(item) + 1)
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -68,17 +73,75 @@ def clean_stream_text(text: str) -> str:
     return "\n".join(_apply_carriage_returns(line) for line in text.split("\n"))
 
 
+# a JSON string, or an unterminated one running to the end: every '"' starts a match, so
+# removing strings is one linear pass even on a malformed frame
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+MAX_MESSAGE_VALUES = 1_000_000  # JSON values (outside strings) in one message frame
+_SMALL_FRAME = 1 << 16
+
+
+def _structural(frame: bytes, start: int = 0, end: int | None = None) -> int:
+    end = len(frame) if end is None else end
+    return sum(frame.count(char, start, end) for char in (b"{", b"[", b","))
+
+
+def values_outside_strings(frame: bytes, limit: int = MAX_MESSAGE_VALUES) -> int:
+    """An upper bound on the JSON values a frame holds, not counting brackets and commas inside
+    strings (a grader's answer is one long string full of them); each string counts as one.
+    Stops once over ``limit``; no copy of the frame is made."""
+    total, strings = _structural(frame) + 1, 0
+    for match in _JSON_STRING.finditer(frame):
+        strings += 1
+        if strings > limit:
+            return strings
+        total -= _structural(frame, match.start(), match.end())
+    return total + strings
+
+
+def bounded_unpack(frame: bytes | str) -> Any:
+    """jupyter_client's JSON unpacker, refusing a frame of more than ``MAX_MESSAGE_VALUES``
+    values before building them: 10 MB of ``[{},{},...]`` would be 3 million dicts."""
+    raw = frame.encode("utf-8", "replace") if isinstance(frame, str) else bytes(frame)
+    if (len(raw) > _SMALL_FRAME and _structural(raw) > MAX_MESSAGE_VALUES  # cheap test first
+            and values_outside_strings(raw) > MAX_MESSAGE_VALUES):
+        raise ValueError(f"a kernel message holds more than {MAX_MESSAGE_VALUES} values")
+    return json_unpacker(raw)
+
+
+OVERSIZED = "__mlgrade_oversized__"  # what an unparsed frame becomes: {OVERSIZED: its bytes}
+_STUB_SLACK = 1 << 20  # frames this much over the room left are not parsed
+
+
+class FrameUnpacker:
+    """The client session's unpacker: a frame bigger than what the running execution may still
+    keep (``room``) is not parsed at all but stands in as ``{OVERSIZED: size}``, which the caps
+    then drop; a kernel re-sending a huge frame costs the grader a length check, not a parse.
+    Others go through :func:`bounded_unpack`."""
+
+    def __init__(self) -> None:
+        self.room: int | None = None  # None: no execution running yet, no limit
+
+    def __call__(self, frame: bytes | str) -> Any:
+        size = len(frame)
+        if self.room is not None and size > self.room + _STUB_SLACK:
+            return {OVERSIZED: size}
+        return bounded_unpack(frame)
+
+
 class BoundedKernelManager(AsyncKernelManager):
     """A kernel manager whose clients refuse any single message frame over
-    ``max_message_bytes`` (ZMQ drops the connection): one huge message would otherwise be
-    received whole, and parsed, before any cap could apply."""
+    ``max_message_bytes`` (ZMQ drops the connection) or holding more than
+    ``MAX_MESSAGE_VALUES`` JSON values: one huge message would otherwise be received whole,
+    and parsed, before any cap could apply."""
 
     max_message_bytes = Integer(0, help="largest message frame accepted (0: no limit)")
+    unpacker: FrameUnpacker | None = None  # set by the CappedClient that drives this kernel
 
     def client(self, **kwargs: Any) -> AsyncKernelClient:  # type: ignore[override]
         kc = super().client(**kwargs)
         if self.max_message_bytes > 0:  # sockets are made later, by start_channels
             kc.context.setsockopt(zmq.MAXMSGSIZE, int(self.max_message_bytes))
+        kc.session.unpack = self.unpacker or bounded_unpack
         return kc
 
 
@@ -96,11 +159,22 @@ class CappedClient(NotebookClient):
         # per outputs list and stream name: [the output node, its text parts]
         self._streams: dict[tuple[int, str], tuple[NotebookNode, list[str]]] = {}
         self._stream_outs: dict[int, list[NotebookNode]] = {}
+        self.unpacker = FrameUnpacker()
+        if isinstance(self.km, BoundedKernelManager):  # its client is made by setup_kernel
+            self.km.unpacker = self.unpacker
 
     # -- caps ------------------------------------------------------------------------------
     def start_cell(self, cell_index: int) -> None:
         """A new execution at ``cell_index`` starts with nothing used (hidden calls share -1)."""
         self._used.pop(cell_index, None)
+        self.unpacker.room = self._room(cell_index)
+
+    def _room(self, cell_index: int) -> int:
+        """Bytes the execution at ``cell_index`` may still keep, at the most."""
+        room = max(self._cell_cap, self.cap_override or 0) - self._used.get(cell_index, 0)
+        if cell_index >= 0:
+            room = min(room, self._total_cap - self._total)
+        return max(room, 0)
 
     def _admit(self, outs: list[NotebookNode], msg: dict[str, Any], cell_index: int) -> bool:
         size = message_size(msg)
@@ -116,10 +190,12 @@ class CappedClient(NotebookClient):
                                        text=TRUNCATION_NOTE.format(limit=limit)))
                 self._used[cell_index] = max(used, self._cell_cap + 1)
             self.truncated = True
+            self.unpacker.room = self._room(cell_index)
             return False
         self._used[cell_index] = used + size
         if cell_index >= 0:
             self._total += size
+        self.unpacker.room = self._room(cell_index)
         return True
 
     def process_message(self, msg: dict[str, Any], cell: NotebookNode,

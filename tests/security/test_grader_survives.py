@@ -31,7 +31,14 @@ from tests.security.redteam_support import ASSIGNMENTS, TIERS
 
 from mlgrade.bridge.client import LearnerFailure
 from mlgrade.grading.files import copy_job_tree, fresh_path, read_job_file, run_isolated
-from mlgrade.kernel_output import clean_stream_text
+from mlgrade.kernel_output import (
+    MAX_MESSAGE_VALUES,
+    OVERSIZED,
+    FrameUnpacker,
+    bounded_unpack,
+    clean_stream_text,
+    values_outside_strings,
+)
 from mlgrade.sandbox.tree import chown_tree, remove_tree
 
 MAX_GRADER_RSS_MB = 400
@@ -102,6 +109,10 @@ CASES = [
         "from IPython.display import display\nfor i in range(40):\n"
         "    display({'text/plain': 'x'}, raw=True, metadata={'k': 'm' * 25_000_000})",),
          truncated=True),
+    Case("metadata_of_millions_of_empty_dicts", after=(  # a small frame, millions of objects
+        "from IPython.display import display\nfor i in range(10):\n"
+        "    display({'text/plain': 'x'}, raw=True, metadata={'k': [{}] * 6_000_000})",),
+         truncated=True),
     Case("comm_message_flood", after=(
         "from comm import create_comm\nfor i in range(60):\n"
         "    c = create_comm(target_name='jupyter.widget', data={'state': {'v': 'w' * 5_000_000},"
@@ -110,8 +121,8 @@ CASES = [
          truncated=True),
     Case("line_of_900_kb_in_90_writes", after=(  # kept whole (under the 1 MB cell cap)
         "for i in range(90):\n    sys.stdout.write('x' * 10_000)\n    sys.stdout.flush()",)),
-    Case("flood_of_90_000_tiny_writes", after=(  # each message costs its overhead too
-        "for i in range(90_000):\n    sys.stdout.write('x' * 10)\n    sys.stdout.flush()",),
+    Case("flood_of_10_000_tiny_writes", after=(  # each message costs its overhead too
+        "for i in range(10_000):\n    sys.stdout.write('x' * 90)\n    sys.stdout.flush()",),
          truncated=True),
     Case("line_of_20_mb_during_a_grader_call", {
         "twice": "def twice(n):\n    sys.stdout.write('y' * 20_000_000)\n    return 2 * n"}),
@@ -372,6 +383,27 @@ def test_stream_cleaning_matches_nbclient(text: str) -> None:
     from nbclient.client import _RGX_CARRIAGERETURN
 
     assert clean_stream_text(text) == _RGX_CARRIAGERETURN.sub("", text)
+
+
+def test_kernel_frames_are_bounded_before_they_are_parsed() -> None:
+    answer = json.dumps({"status": "ok", "value": {"t": "list", "items": [
+        {"t": "int", "v": i} for i in range(400_000)]}})  # 1.2 million brackets and commas
+    frame = json.dumps({"data": {"application/x.mlgrade.result": answer}}).encode()
+    assert values_outside_strings(frame) < 10  # they are inside one string
+    assert bounded_unpack(frame)["data"]["application/x.mlgrade.result"] == answer
+    with pytest.raises(ValueError, match="more than"):
+        bounded_unpack(json.dumps({"k": [{}] * (MAX_MESSAGE_VALUES + 1)}).encode())
+    with pytest.raises(ValueError, match="more than"):  # a million strings is a million values
+        bounded_unpack(b"[" + b'"a",' * (MAX_MESSAGE_VALUES + 1) + b'"a"]')
+    start = time.monotonic()  # unterminated strings: still one linear pass
+    assert values_outside_strings(b'"\\"' * 2_000_000 + b'"abc\\') >= 1
+    assert time.monotonic() - start < 20
+    unpack = FrameUnpacker()
+    assert unpack(b'{"a": 1}') == {"a": 1}  # no execution running: parsed
+    unpack.room = 1000
+    big = b'{"a": "' + b"x" * (2 << 20) + b'"}'
+    assert unpack(big) == {OVERSIZED: len(big)}  # over the room left: never parsed
+    assert unpack(b'{"a": 1}') == {"a": 1}
 
 
 def test_stream_cleaning_is_linear_on_one_long_line() -> None:
