@@ -79,7 +79,7 @@ def as_labels(pred: Any, n: int, what: str) -> np.ndarray:
 # -- Q4's images: the bundled digits, jittered and relabelled --------------------------------
 def jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each 8x8 image warped by a small random affine map (rotation up to 8 degrees, scale
-    +-6 %, shift up to 0.65 px), its contrast varied and noise added, then rounded back to the
+    +-6 %, shift up to 1 px), its contrast varied and noise added, then rounded back to the
     0-16 pixel range: still an ordinary digit for a trained network, never an image of
     ``load_digits()`` (so an image cannot be looked up there)."""
     out = np.empty(images.shape, dtype=np.float64)
@@ -88,7 +88,7 @@ def jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         angle = np.deg2rad(rng.uniform(-8.0, 8.0))
         matrix = np.array([[np.cos(angle), -np.sin(angle)],
                            [np.sin(angle), np.cos(angle)]]) / rng.uniform(0.94, 1.06)
-        offset = centre - matrix @ centre - rng.uniform(-0.65, 0.65, size=2)
+        offset = centre - matrix @ centre - rng.uniform(-1.0, 1.0, size=2)
         out[i] = ndimage.affine_transform(image.astype(np.float64), matrix, offset=offset,
                                           order=1, mode="constant")
     out *= rng.uniform(0.85, 1.15, size=(len(images), 1, 1))
@@ -239,8 +239,10 @@ def test_build_mlp(nb, rng):
     expect(not np.allclose(seeded, other_seed, atol=1e-6),
            "in training mode the network's outputs do not change with the random seed: put the "
            "nn.Dropout layers in the path from input to logits.")
-    expect(not np.allclose(seeded, repeated, atol=1e-5)
-           or not np.allclose(other_rows[:4], seeded[:4], atol=1e-4),
+    # (standard layers repeat themselves under torch.manual_seed: if they do not, the kernel
+    # has been tampered with and no batch dependence is shown)
+    expect(bool(np.allclose(seeded, repeated, atol=1e-5))
+           and not np.allclose(other_rows[:4], seeded[:4], atol=1e-4),
            "in training mode a row's logits do not depend on the rest of the batch: use "
            "nn.BatchNorm1d in the path from input to logits.")
 
@@ -340,14 +342,14 @@ with torch.no_grad():
 
 @points(2, question="q4")
 def test_cnn_heldout_accuracy(nb, rng):
-    """train_cnn reaches accuracy >= 0.90 on jittered digits it never saw, and predict_digits
+    """train_cnn reaches accuracy >= 0.85 on jittered digits it never saw, and predict_digits
     prepares images as in training"""
     img_train, lab_train, img_test, lab_test = digits_task(rng)
     model = nb.call("train_cnn", img_train, lab_train, keep=True, timeout=60)
     pred = as_labels(nb.call("predict_digits", model, img_test), len(lab_test),
                      "predict_digits(model, images)")
     accuracy = float(np.mean(pred == lab_test))
-    expect(accuracy >= 0.90, f"held-out accuracy is {accuracy:.3f}, below 0.90: scale the pixels "
+    expect(accuracy >= 0.85, f"held-out accuracy is {accuracy:.3f}, below 0.85: scale the pixels "
            "the same way in training and prediction, call model.eval(), predict the labels "
            "train_cnn was given, and train a little longer.")
     # an accuracy bar alone can hide an inconsistent preparation: compare predict_digits with
