@@ -103,6 +103,9 @@ class Transport(Protocol):
     documents come back: hidden cells on the grading session's kernel (:class:`CellTransport`),
     or a pipe to a kernel that serves requests itself (``mlgrade.check()`` in a notebook)."""
 
+    # answers the kernel's ``input()`` during the next requests (``Notebook.call_with_stdin``)
+    stdin: StdinAnswer | None
+
     @property
     def job_dir(self) -> object: ...
 
