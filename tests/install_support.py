@@ -48,7 +48,9 @@ def fresh_venv(python: str, where: Path, wheel: Path) -> Path:
     if where.exists():
         shutil.rmtree(where)
     subprocess.run([python, "-m", "venv", str(where)], check=True, timeout=300)
-    done = subprocess.run([str(where / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)],
+    # --no-compile: byte-compiling SciPy, pandas and scikit-learn would take most of the install
+    done = subprocess.run([str(where / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile",
+                           str(wheel)],
                           capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, env=clean_env())
     assert done.returncode == 0, done.stderr[-3000:]
     return where

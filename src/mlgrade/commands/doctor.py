@@ -22,7 +22,7 @@ from mlgrade.config import Settings
 from mlgrade.errors import SandboxUnavailableError
 
 app = sub_app()
-GPU_PROBE_TIMEOUT_S = 60.0  # importing torch alone can take seconds on a cold disk
+GPU_PROBE_TIMEOUT_S = 30.0  # importing torch alone can take seconds on a cold disk
 GPU_PROBE = """\
 import json, torch
 ok = torch.cuda.is_available()
