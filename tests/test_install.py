@@ -173,6 +173,25 @@ def test_sdist_and_wheel_pass_twine_and_carry_the_bundled_data(built_dist: tuple
 
 
 @pytest.mark.slow
+def test_the_sdist_installs_and_finds_its_assignments_and_graders(built_dist: tuple[Path, Path],
+                                                                  tmp_path: Path) -> None:
+    from tests.install_support import base_python
+
+    venv = tmp_path / "venv"
+    subprocess.run([base_python(), "-m", "venv", str(venv)], check=True, timeout=300)
+    python = str(venv / "bin" / "python")
+    done = subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile", str(built_dist[1])],
+                          capture_output=True, text=True, timeout=600, env=clean_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = subprocess.run([python, "-c", "from mlgrade.assignments import default_assignments_dir as d, "
+                            "list_assignments as l; r = d(); print(r); print(*[a.name + ':' + str(a.graders.is_dir()) "
+                            "for a in l(r)])"], capture_output=True, text=True, timeout=60, cwd=tmp_path, check=True)
+    where, names = found.stdout.splitlines()
+    assert where == str(venv / "share" / "mlgrade" / "assignments")
+    assert names.split() == [f"month{m}:True" for m in range(1, 7)]
+
+
+@pytest.mark.slow
 @pytest.mark.kernel
 def test_the_wheel_in_a_fresh_venv_checks_month2_without_torch(built_dist: tuple[Path, Path], wheel_venv: Path,
                                                                 tmp_path: Path) -> None:
