@@ -13,7 +13,9 @@ nothing of the submission survives. What is attacked:
   returned path): loading happens in a fresh kernel, where the dict is gone;
 - the MLflow store: a FIFO inside it, the store itself a symbolic link, a malformed
   ``meta.yaml``: copied out without following links, read in a child under a timeout;
-- the saved folder replaced by a link after saving; an audit hook that stops the app's socket.
+- the saved folder replaced by a link after saving; an audit hook that stops the app's socket;
+- the grader's socket name made a link to the notebook's own canned server: refused, never
+  followed (the grader opens the name with ``O_NOFOLLOW`` and connects to that inode only).
 """
 
 from __future__ import annotations
@@ -95,6 +97,38 @@ class _ForgedConfig(uvicorn.Config):
 
 uvicorn.Config = _ForgedConfig
 fastapi.FastAPI.__call__ = lambda self, scope, receive, send: _canned_app(scope, receive, send)
+'''
+
+# --- the grader's socket swapped for a link to a canned server (made before it binds) ---------
+SOCKET_LINK = '''
+import json
+import os
+
+import fastapi
+import uvicorn
+
+
+def create_app(model, model_version="0.0.0"):
+    return fastapi.FastAPI()
+
+
+async def _canned_app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = {"status": "ok", "model_loaded": True, "churn_probability": 0.5, "risk_tier": "medium"}
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+class _Redirected(uvicorn.Config):
+    def __init__(self, app, *args, uds=None, **kwargs):
+        forged = uds + ".forged"
+        os.symlink(forged, uds)  # the name the grader will open is a link to our own server
+        super().__init__(_canned_app, *args, uds=forged, **kwargs)
+
+
+uvicorn.Config = _Redirected
 '''
 
 # --- save/load faked in one kernel; a FIFO in the MLflow store -------------------------------
@@ -216,13 +250,14 @@ def _no_bind(event, args):
 sys.addaudithook(_no_bind)
 '''
 
-CASES = [
-    pytest.param({"def create_app": CANNED_SERVING}, (), Q3, id="serving-stack-patched"),
+CASES = [  # replaced cells, cells added after the setup, tests that must fail, why (if checked)
+    pytest.param({"def create_app": CANNED_SERVING}, (), Q3, None, id="serving-stack-patched"),
+    pytest.param({"def create_app": SOCKET_LINK}, (), Q3, "replaced", id="socket-swapped-for-link"),
     pytest.param({"def save_model": IN_MEMORY_SAVE, "def log_experiment": MLFLOW_FIFO}, (),
-                 Q2 | Q4, id="save-in-memory-mlflow-fifo"),
+                 Q2 | Q4, None, id="save-in-memory-mlflow-fifo"),
     pytest.param({"def save_model": LINKED_SAVE, "def log_experiment": MLFLOW_LINKED_STORE}, (),
-                 Q2 | Q4, id="linked-folder-and-store"),
-    pytest.param({"def log_experiment": MLFLOW_MALFORMED}, (NO_SOCKETS,), Q3 | Q4,
+                 Q2 | Q4, "symbolic link", id="linked-folder-and-store"),
+    pytest.param({"def log_experiment": MLFLOW_MALFORMED}, (NO_SOCKETS,), Q3 | Q4, None,
                  id="malformed-mlflow-audit-hook"),
 ]
 
@@ -239,9 +274,9 @@ def _grade(nb: NotebookNode, tier: str, folder: Path) -> tuple[GradeResult, obje
 
 
 @pytest.mark.parametrize("tier", TIERS)
-@pytest.mark.parametrize(("cells", "extra", "lost"), CASES)
+@pytest.mark.parametrize(("cells", "extra", "lost", "why"), CASES)
 def test_month6_attack_earns_nothing(tier: str, cells: dict[str, str], extra: tuple[str, ...],
-                                     lost: set[str], tmp_path: Path) -> None:
+                                     lost: set[str], why: str | None, tmp_path: Path) -> None:
     nb = mutant("month6", cells)
     for source in extra:  # after the setup cell, before any question's cell
         nb.cells.insert(2, nbformat.v4.new_code_cell(source))
@@ -253,6 +288,8 @@ def test_month6_attack_earns_nothing(tier: str, cells: dict[str, str], extra: tu
         assert test.status != "error", (test.id, test.feedback)
         if test.id in lost:
             assert test.feedback and "internal grader error" not in test.feedback
+    if why is not None:  # the attack was refused for the reason it should be
+        assert all(why in t.feedback for t in result.tests if t.id in lost), why
     assert result.score == result.max_score - sum(t.points for t in result.tests if t.id in lost)
     # nothing of the submission survived, and the grader stayed bounded
     assert seconds < MAX_SECONDS, f"grading took {seconds:.0f} s"
