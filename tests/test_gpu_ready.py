@@ -66,13 +66,14 @@ def test_detection_and_binds_on_a_fake_gpu_box(tmp_path: Path) -> None:
     assert driver_library_dirs(root) == ["/usr/lib/x86_64-linux-gnu", "/usr/local/nvidia/lib64"]
     args = gpu_binds(root, already=("/usr", "/etc"))
     pairs = [tuple(args[i:i + 3]) for i in range(0, len(args), 3)]
-    assert ("--dev-bind", "/dev/nvidia0", "/dev/nvidia0") in pairs
-    assert ("--dev-bind", "/dev/nvidiactl", "/dev/nvidiactl") in pairs
-    assert ("--dev-bind", "/dev/nvidia-uvm", "/dev/nvidia-uvm") in pairs
-    assert ("--ro-bind-try", "/proc/driver/nvidia", "/proc/driver/nvidia") in pairs
-    assert ("--ro-bind-try", "/run/nvidia-persistenced", "/run/nvidia-persistenced") in pairs
+    # sources under the root looked at, destinations at the real paths inside the box
+    assert ("--dev-bind", f"{root}/dev/nvidia0", "/dev/nvidia0") in pairs
+    assert ("--dev-bind", f"{root}/dev/nvidiactl", "/dev/nvidiactl") in pairs
+    assert ("--dev-bind", f"{root}/dev/nvidia-uvm", "/dev/nvidia-uvm") in pairs
+    assert ("--ro-bind-try", f"{root}/proc/driver/nvidia", "/proc/driver/nvidia") in pairs
+    assert ("--ro-bind-try", f"{root}/run/nvidia-persistenced", "/run/nvidia-persistenced") in pairs
     # /usr is bound read-only anyway: its driver folders need no bind of their own
-    assert not any(p[1].startswith("/usr/") for p in pairs)
+    assert not any(p[2].startswith("/usr/") for p in pairs)
     assert len(pairs) * 3 == len(args) and {p[0] for p in pairs} == {"--dev-bind", "--ro-bind-try"}
     # a box that binds only /etc must get the driver's library folders too
     narrow = gpu_binds(root, already=("/etc",))
@@ -173,3 +174,39 @@ def test_the_unsandboxed_kernel_has_a_user_too(tmp_path: Path) -> None:
     seen, notices, device = _probe(tmp_path, NoSandbox())
     assert seen["getuser"] == seen["USER"] == seen["LOGNAME"] and seen["HOME"] == seen["cwd"]
     assert device == "none" and not any(n.startswith("GPU visible") for n in notices)
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(os.geteuid() != 0, reason="device nodes for the fake GPU need root (mknod)")
+@pytest.mark.parametrize("tier", [p for p in TIERS if p.id == "namespaced"])
+def test_the_namespaced_box_binds_the_gpu_devices_and_driver_files(tier: str, tmp_path: Path) -> None:
+    """A fake GPU tree with real character devices (clones of /dev/null) and a driver library
+    outside /usr: bubblewrap binds them where CUDA looks, and the kernel sees them."""
+    import stat
+
+    root = tmp_path / "gpu-root"
+    (root / "dev").mkdir(parents=True)
+    for name in ("nvidia0", "nvidiactl", "nvidia-uvm"):
+        os.mknod(root / "dev" / name, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    (root / "opt" / "nvidia" / "lib64").mkdir(parents=True)
+    (root / "opt" / "nvidia" / "lib64" / "libcuda.so.1").write_bytes(b"not really libcuda")
+    (root / "run" / "nvidia-persistenced").mkdir(parents=True)
+    sandbox = make_sandbox(tier)
+    sandbox.gpu_root, sandbox.gpu = str(root), True
+    sandbox.device = ", ".join(gpu_names(root))
+    path, executed = tmp_path / "probe.ipynb", tmp_path / "executed.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(
+        "import json, os, stat\n"
+        "print('PROBE', json.dumps({p: stat.S_ISCHR(os.stat(p).st_mode) for p in "
+        "('/dev/nvidia0', '/dev/nvidiactl', '/dev/nvidia-uvm')} | "
+        "{'lib': os.path.isfile('/opt/nvidia/lib64/libcuda.so.1'),"
+        " 'run': os.path.isdir('/run/nvidia-persistenced')}))")]),
+        path)
+    a = redteam()
+    result = check_notebook(path, a, resolve_settings({}, a.limits, environ={}), sandbox=sandbox,
+                            save_executed=executed).result
+    text = "".join(o.get("text", "") for o in nbformat.read(executed, as_version=4).cells[0].outputs)
+    assert "PROBE " in text, text
+    assert json.loads(text.split("PROBE ", 1)[1]) == {
+        "/dev/nvidia0": True, "/dev/nvidiactl": True, "/dev/nvidia-uvm": True, "lib": True, "run": True}
+    assert result.device == "NVIDIA GPU" and "GPU visible to the kernel: NVIDIA GPU" in result.notices

@@ -100,14 +100,14 @@ def gpu_binds(root: Path | str = "/", already: tuple[str, ...] = ("/usr", "/etc"
     if not devices:
         return []
     args: list[str] = []
-    for device in devices:
-        args += ["--dev-bind", device, device]
+    for device in devices:  # source under ``root``, destination at the real path in the box
+        args += ["--dev-bind", str(_under(root, device)), device]
     covered = tuple(a.rstrip("/") + "/" for a in already)
     for path in (*DRIVER_PATHS, *driver_library_dirs(root)):
         if (path + "/").startswith(covered) or path in already:
             continue
         if os.path.lexists(_under(root, path)):
-            args += ["--ro-bind-try", path, path]
+            args += ["--ro-bind-try", str(_under(root, path)), path]
     return args
 
 

@@ -158,8 +158,6 @@ class NamespacedSandbox(ProcessSandbox):
         args += system_binds() + self.identity_files(job_dir)
         args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
                  "--perms", "1777", "--tmpfs", "/tmp"]
-        if self.gpu:  # after --dev: the device nodes and driver files CUDA needs
-            args += gpu_binds("/", ("/usr", "/etc", *[b for b in system_binds() if b.startswith("/")]))
         prefixes = python_prefixes()
         made = {"/", "/tmp", "/usr", "/etc"}
 
@@ -175,6 +173,13 @@ class NamespacedSandbox(ProcessSandbox):
 
         for prefix in prefixes:
             args += parents(Path(prefix)) + ["--ro-bind", prefix, prefix]
+        if self.gpu:  # the device nodes and driver files CUDA needs, in searchable folders
+            binds = gpu_binds(self.gpu_root, ("/usr", "/etc", *[b for b in system_binds() if b.startswith("/")]))
+            for i in range(0, len(binds), 3):
+                kind, source, dest = binds[i:i + 3]
+                if not dest.startswith(("/dev/", "/proc/")):  # those folders exist already
+                    args += parents(Path(dest))
+                args += [kind, source, dest]
         bound = ["/usr", "/etc", *prefixes]
         covered: list[str] = []
         for path in self._hidden():  # cover what a bound folder would otherwise show

@@ -89,8 +89,9 @@ class ProcessSandbox:
         self._token: str | None = None
         self._protected: list[str] = []
         # NVIDIA devices here: the kernel gets them, and no RLIMIT_AS (see sandbox/gpu.py)
-        self.gpu = sys.platform.startswith("linux") and gpu_present()
-        self.device = ", ".join(gpu_names()) if self.gpu else "none"
+        self.gpu_root = "/"  # where devices and driver files are looked up (tests: a fake tree)
+        self.gpu = sys.platform.startswith("linux") and gpu_present(self.gpu_root)
+        self.device = ", ".join(gpu_names(self.gpu_root)) if self.gpu else "none"
 
     def memory_limit(self, settings: Settings) -> MemoryLimit:
         """How this sandbox limits the kernel's memory for ``settings.memory_mb``."""
