@@ -188,3 +188,21 @@ def test_watch_rechecks_each_save_and_ctrl_c_leaves_no_kernel(tmp_path: Path) ->
     time.sleep(1)
     assert alive and not [pid for pid in alive if _running(pid)]
     assert "interrupted; the kernel was shut down." in err.read_text()
+
+
+def test_every_starter_and_solution_is_recognised_as_its_own_month() -> None:
+    from mlgrade.assignments import default_assignments_dir, list_assignments
+    from mlgrade.selfcheck.detect import looks_like_another, notebook_names, recognise
+    from mlgrade.selfcheck.select import choose_questions
+
+    months = list_assignments(default_assignments_dir())
+    for a in months:
+        for path in (a.starter, SOLUTIONS / f"{a.name}.ipynb"):
+            names = notebook_names(path)
+            assert recognise(names, months) == a, path
+            assert looks_like_another(names, a, months) is None
+            others = [b for b in months if b.name != a.name]
+            assert all(looks_like_another(names, b, months) == a for b in others)
+    month2 = next(a for a in months if a.name == "month2")
+    assert choose_questions(month2, ["Q3", "3", "q7"]) == ("q3", "q7")
+    assert choose_questions(month2, None) is None
