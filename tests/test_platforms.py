@@ -332,3 +332,18 @@ def test_gradescope_bundle_installs_and_grades_on_python310_externally_managed(
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     assert (doc["score"], len(doc["tests"])) == (15, _month2_tests()), doc.get("output")
+
+
+def test_install_specs_get_the_months_extra_and_the_cpu_torch_index() -> None:
+    from mlgrade.deliver import install_command, with_extras
+
+    assert with_extras(".github/mlgrade/m.whl", ["deep"]) == ".github/mlgrade/m.whl[deep]"
+    assert with_extras("mlgrade==0.2.0", ["boosting"]) == "mlgrade[boosting]==0.2.0"
+    assert with_extras("mlgrade @ git+https://x/y@v1", ["serving"]) == "mlgrade[serving] @ git+https://x/y@v1"
+    assert with_extras("git+https://x/y@v1", ["serving"]) == "mlgrade[serving] @ git+https://x/y@v1"
+    assert with_extras("mlgrade[all]", ["deep"]) == "mlgrade[all]" and with_extras("m.whl", []) == "m.whl"
+    root = default_assignments_dir()
+    month5, month2 = get_assignment(root, "month5"), get_assignment(root, "month2")
+    assert install_command("w.whl", None, month5) == (
+        "python -m pip install --extra-index-url https://download.pytorch.org/whl/cpu 'w.whl[deep]'")
+    assert install_command("w.whl", "c.txt", month2) == "python -m pip install -c c.txt w.whl"
