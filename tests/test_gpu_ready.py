@@ -130,10 +130,23 @@ try:
     pw_name = pwd.getpwuid(os.getuid()).pw_name
 except KeyError:
     pw_name = None
+cgroup_limit = None  # the memory limit of the kernel's own cgroup (v1 or v2), where /sys shows it
+for line in open("/proc/self/cgroup"):
+    _, controllers, where = line.rstrip().split(":", 2)
+    for folder, name in (("/sys/fs/cgroup/memory", "memory.limit_in_bytes"), ("/sys/fs/cgroup", "memory.max")):
+        if ("memory" in controllers.split(",") if name.endswith("bytes") else controllers == ""):
+            try:
+                cgroup_limit = int(open(folder + where + "/" + name).read())
+            except (OSError, ValueError):
+                pass
 print("PROBE", json.dumps({"getuser": getpass.getuser(), "pwd": pw_name, "uid": os.getuid(),
       "USER": os.environ.get("USER"), "LOGNAME": os.environ.get("LOGNAME"), "HOME": os.environ.get("HOME"),
-      "cwd": os.getcwd(), "as": resource.getrlimit(resource.RLIMIT_AS)[0]}))
+      "cwd": os.getcwd(), "as": resource.getrlimit(resource.RLIMIT_AS)[0], "cgroup": cgroup_limit}))
 """
+
+
+def redteam_memory_mb() -> int:
+    return resolve_settings({}, redteam().limits, environ={}).memory_mb
 
 
 def _probe(tmp_path: Path, sandbox: object) -> tuple[dict[str, object], tuple[str, ...], str]:
@@ -155,6 +168,8 @@ def test_the_kernel_has_a_resolvable_user_and_no_rlimit_as_on_a_gpu_box(tier: st
     sandbox.gpu = True  # the GPU branch on this GPU-less machine: no RLIMIT_AS, notices
     seen, notices, device = _probe(tmp_path, sandbox)
     assert seen["as"] == resource.RLIM_INFINITY
+    if tier == "process" and sandbox.cgroup is not None:  # the limit moved to the cgroup
+        assert seen["cgroup"] == redteam_memory_mb() * 1024 * 1024
     assert seen["USER"] == seen["LOGNAME"] == seen["getuser"] and seen["HOME"] == seen["cwd"]
     switched = sandbox.uid is not None or seen["uid"] != os.getuid()
     if switched:
