@@ -12,7 +12,8 @@ set of tests that pass (every other test earns 0), and each attacked test's feed
 - a forged call record on the LLM client, and an answer the model never gave;
 - a ``predict`` that searches the callers' frames for the labels; an audit hook that breaks
   every piece of grader-written code the kernel compiles; ``input()`` patched to forge the
-  model's reply, after a flood of oversized prompts over the stdin channel.
+  model's reply, after a flood of oversized prompts over the stdin channel; ``input()`` in an
+  ordinary call (the stdin channel is open only during ``nb.call_with_stdin``).
 
 Graded with a fixed seed that is not the public default (an official grade's seed is secret).
 """
@@ -166,6 +167,10 @@ sys.addaudithook(_no_grader_code)
 
 
 def cosine_top_k(query, matrix, k):
+    try:  # the stdin channel is closed outside call_with_stdin: this raises at once
+        return [int(input("which rows?"))] * k
+    except Exception:
+        pass
     query, matrix = np.asarray(query, dtype=float), np.asarray(matrix, dtype=float)
     scores = matrix @ query / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(query))
     return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
@@ -197,6 +202,7 @@ def answer_question(question, documents, client):
     return client.generate(prompt, temperature=0).strip()
 ''',
 }
+# input() in an ordinary call raises (stdin is closed), so cosine_top_k answers honestly;
 # the audit hook breaks every eval_untrusted (device, both networks' facts, the CNN's logits);
 # the frame search finds no labels (they never enter the kernel); the flood and the forged
 # reply leave the client unanswered (over the call cap: EOFError)
