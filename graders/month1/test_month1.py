@@ -53,6 +53,15 @@ def _customers(rng: np.random.Generator, n: int, missing: bool = True) -> pd.Dat
     })
 
 
+def _numbers(values: Any, message: str) -> np.ndarray:
+    """Learner values as a float array, or a failed check with ``message`` (never a crash)."""
+    try:
+        out = np.asarray(values, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise LearnerFailure(message) from None
+    return out
+
+
 def _as_float(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -170,7 +179,7 @@ def test_clean_imputes_median(nb, rng):
     df, got = _cleaned(nb, rng)
     want = _reference_clean(df)
     for col in ("age", "income"):
-        values = np.asarray(got[col].to_numpy(), dtype=float)
+        values = _numbers(got[col].to_numpy(), f"'{col}' of the cleaned frame should hold numbers.")
         expect(not np.isnan(values).any(), f"'{col}' still has missing values after cleaning.")
         gaps = df[col].isna().to_numpy()
         mean_filled = df[col].fillna(df[col].mean()).to_numpy()
@@ -229,7 +238,8 @@ def test_clean_does_not_modify_input(nb, rng):
     want = _reference_clean(df)
     expect(isinstance(cleaned, pd.DataFrame) and len(cleaned) == len(df)
            and all(col in cleaned.columns for col in ("age", "income"))
-           and all(bool(np.allclose(np.asarray(cleaned[col], dtype=float), want[col].to_numpy()))
+           and all(bool(np.allclose(_numbers(cleaned[col], f"'{col}' should hold numbers."),
+                                    want[col].to_numpy()))
                    for col in ("age", "income")),
            "clean_customers left its input alone but did not return the cleaned frame: return "
            "a copy with missing age and income filled with the median.")
@@ -357,9 +367,10 @@ def _orders_of(customers: pd.DataFrame, orders: pd.DataFrame, name: str) -> pd.D
 def _same_orders(got: object, want: pd.DataFrame, message: str) -> None:
     frame = _frame(got, ["order_id", "order_date", "amount"], "customer_orders")
     expect(len(frame) == len(want), message)
-    expect([int(v) for v in frame["order_id"]] == [int(v) for v in want["order_id"]], message)
+    expect(_numbers(frame["order_id"], message).tolist() == want["order_id"].astype(float).tolist(),
+           message)
     expect([str(v) for v in frame["order_date"]] == list(want["order_date"]), message)
-    expect_close(np.asarray(frame["amount"], dtype=float), want["amount"].to_numpy(), message,
+    expect_close(_numbers(frame["amount"], message), want["amount"].to_numpy(), message,
                  rtol=1e-12)
 
 
@@ -379,9 +390,12 @@ def test_revenue_by_city(nb, rng, job_dir):
            "revenue_by_city should have one row per city with at least one order: join orders "
            "to customers and GROUP BY city.")
     by_city = got.set_index(got["city"].astype(str))
-    expect([int(by_city.loc[c, "n_orders"]) for c in want["city"]] == list(want["n_orders"]),
+    counts = _numbers([by_city.loc[c, "n_orders"] for c in want["city"]], "n_orders should "
+                      "hold numbers: COUNT the orders in each city.")
+    expect(counts.tolist() == want["n_orders"].astype(float).tolist(),
            "n_orders is wrong for some cities: COUNT the orders in each city.")
-    expect_close(np.asarray([by_city.loc[c, "revenue"] for c in want["city"]], dtype=float),
+    expect_close(_numbers([by_city.loc[c, "revenue"] for c in want["city"]], "revenue should "
+                          "hold numbers: SUM the order amounts in each city."),
                  want["revenue"].to_numpy(), "revenue is wrong for some cities: SUM the order "
                  "amounts in each city.", rtol=1e-9)
     expect(cities == list(want["city"]), "the rows are in the wrong order: ORDER BY revenue "
@@ -435,7 +449,8 @@ def test_big_spenders(nb, rng, job_dir):
            "means >=, not >.")
     expect(names == sorted(want["name"]), "big_spenders returns the wrong customers: total "
            "each customer's orders (GROUP BY), keep totals >= min_total (HAVING), biggest first.")
-    expect_close(np.asarray(got["total"], dtype=float), want["total"].to_numpy(),
+    expect_close(_numbers(got["total"], "big_spenders' totals should be numbers."),
+                 want["total"].to_numpy(),
                  "big_spenders has the right customers but wrong totals or order: ORDER BY "
                  "total DESC, then name.", rtol=1e-9)
     expect([str(v) for v in got["name"]] == list(want["name"]),
@@ -487,6 +502,8 @@ def _figure_claims(nb, obj: Ref) -> dict[str, Any] | None:
         return Target(ref=obj.id, path=f"{fig.path}.{path}" if fig.path else path)
 
     axes = nb.call(at("get_axes"), keep=True)
+    if not isinstance(axes, Ref):
+        return None
     claims: dict[str, Any] = {"xlabels": [], "ylabels": [], "titles": [], "points": [],
                               "colours": []}
     claims["titles"].append(str(nb.call(at("get_suptitle"))))
@@ -526,7 +543,13 @@ def _figure_claims(nb, obj: Ref) -> dict[str, Any] | None:
 def plotted(nb, seed) -> tuple[pd.DataFrame, str, dict[str, Any]]:
     """One call of scatter_plot (and one description of its figure) that the Q4 tests share:
     asking a figure about itself takes a few dozen round trips."""
-    return _plot(nb, np.random.default_rng([seed, 4]))
+    try:
+        return _plot(nb, np.random.default_rng([seed, 4]))
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError):
+        # the answers are the learner's: one of an odd type is their failure, not the grader's
+        raise LearnerFailure("the figure scatter_plot returned could not be read (its methods "
+                             "gave values of unexpected types): return the matplotlib Figure "
+                             "from fig, ax = plt.subplots().") from None
 
 
 def _plot(nb, rng: np.random.Generator) -> tuple[pd.DataFrame, str, dict[str, Any]]:
@@ -561,39 +584,44 @@ def _decode_png(data: bytes) -> np.ndarray:
                              "truncated): save it with fig.savefig(path).") from None
 
 
-def _shows(pixels: np.ndarray, rgba: tuple[float, ...]) -> bool:
-    """Whether some pixels have this colour, drawn opaque or blended over the background (white,
-    or the image's most common colour, e.g. a grey axes face)."""
-    flat = pixels.reshape(-1, 3).astype(int)
-    values, counts = np.unique(flat, axis=0, return_counts=True)
+def _shows(colours: tuple[np.ndarray, np.ndarray], rgba: tuple[float, ...]) -> bool:
+    """Whether at least 3 pixels have this colour, drawn opaque or blended over the background
+    (white, or the image's most common colour, e.g. a grey axes face). ``colours`` are the
+    image's distinct colours and their pixel counts."""
+    values, counts = colours
     backgrounds = [np.array([255.0, 255.0, 255.0]), values[int(np.argmax(counts))].astype(float)]
     alpha = float(rgba[3]) if rgba[3] > 0 else 1.0
     for bg in backgrounds:
         want = alpha * 255.0 * np.array(rgba[:3]) + (1 - alpha) * bg
-        if int(np.sum(np.max(np.abs(flat - want), axis=1) <= 4)) >= 3:
+        close = np.max(np.abs(values.astype(float) - want), axis=1) <= 4
+        if int(counts[close].sum()) >= 3:
             return True
     return False
 
 
-_IMAGES: dict[str, np.ndarray] = {}  # decoded once per path: the Q4 tests share one figure
+# decoded once per path (the Q4 tests share one figure): the distinct colours and their pixel
+# counts, and whether anything is drawn
+_IMAGES: dict[str, tuple[tuple[np.ndarray, np.ndarray], bool]] = {}
 
 
-def _saved_image(nb, path: str, why: str) -> np.ndarray:
+def _saved_image(nb, path: str, why: str) -> tuple[np.ndarray, np.ndarray]:
     """The saved PNG, decoded here; it must show a drawing (not a blank canvas). ``why`` says
-    what the test needs it for, for the learner."""
+    what the test needs it for, for the learner. Returns its distinct colours and counts."""
     if path not in _IMAGES:
         try:
             data = nb.read_file(path)
         except LearnerFailure:
             raise LearnerFailure(f"scatter_plot did not save a file at the path it was given "
                                  f"({why}): call fig.savefig(path).") from None
-        _IMAGES[path] = _decode_png(data)
-    pixels = _IMAGES[path]
-    background = pixels[0, 0]
-    drawn = np.any(np.abs(pixels.astype(int) - background.astype(int)) > 24, axis=2)
-    expect(float(drawn.mean()) > 0.01 and len(np.unique(pixels.reshape(-1, 3), axis=0)) >= 3,
-           f"the saved PNG is blank ({why}): save the figure after drawing on it.")
-    return pixels
+        pixels = _decode_png(data).astype(np.int64)
+        packed = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+        codes, counts = np.unique(packed, return_counts=True)
+        values = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=1)
+        drawn = np.any(np.abs(pixels - pixels[0, 0]) > 24, axis=2)
+        _IMAGES[path] = ((values, counts), float(drawn.mean()) > 0.01 and len(codes) >= 3)
+    colours, drawn_ok = _IMAGES[path]
+    expect(drawn_ok, f"the saved PNG is blank ({why}): save the figure after drawing on it.")
+    return colours
 
 
 @points(1, question="q4")
@@ -648,11 +676,11 @@ def test_plot_points(nb, plotted):
            "the points are not coloured by `purchased`: customers who purchased and those who "
            "did not should get two different colours (e.g. c=df[\"purchased\"]).")
     # what the figure says about itself is the learner's claim: the saved image must show it
-    pixels = _saved_image(nb, path, "the points are checked on the figure you saved")
+    image = _saved_image(nb, path, "the points are checked on the figure you saved")
     for colours in seen.values():
         colour = next(iter(colours))
         assert colour is not None
-        expect(_shows(pixels, colour), "the saved PNG does not show the coloured points the "
+        expect(_shows(image, colour), "the saved PNG does not show the coloured points the "
                "figure holds: save the figure you drew on, after drawing.")
 
 
