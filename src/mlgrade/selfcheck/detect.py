@@ -13,8 +13,6 @@ import functools
 from collections.abc import Iterable
 from pathlib import Path
 
-import nbformat
-
 from mlgrade.assignments import Assignment
 
 # below this share of a starter's names, a notebook is not that assignment's
@@ -44,8 +42,10 @@ def defined_names(sources: Iterable[str]) -> set[str]:
 
 def notebook_names(path: Path) -> set[str]:
     """The names a notebook file's code cells define (an unreadable file defines none)."""
+    from mlgrade.notebook import read_notebook
+
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        nb, _raw = read_notebook(path)  # the grading path's caps: size, depth, nbformat
     except Exception:  # noqa: BLE001 - reading errors are reported by the grading path itself
         return set()
     return defined_names(c.source for c in nb.cells if c.cell_type == "code")
