@@ -57,6 +57,13 @@ class LiveKernel:
                 break
             if kind in ("stream", "error", "display_data", "execute_result"):
                 outputs.append(msg["content"])
+            elif kind == "update_display_data":  # as a front-end does: replace that display
+                target = msg["content"].get("transient", {}).get("display_id")
+                for out in outputs:
+                    if out.get("transient", {}).get("display_id") == target:
+                        out["data"] = msg["content"]["data"]
+                        out.setdefault("updates", 0)
+                        out["updates"] += 1
         reply = self.kc.get_shell_msg(timeout=timeout)
         while reply["parent_header"].get("msg_id") != msg_id:  # e.g. the start's kernel_info
             reply = self.kc.get_shell_msg(timeout=timeout)

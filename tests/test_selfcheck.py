@@ -109,6 +109,8 @@ def test_report_is_html_and_plain_text_and_graders_stay_out_of_the_kernel(month2
     shown = month2_kernel.run("import mlgrade\nmlgrade.check('q1')")
     assert shown.status == "ok"
     (bundle,) = shown.displays
+    # one output, updated in place: "test 1 of 1" while the graders ran, then the report
+    assert [o.get("updates") for o in shown.outputs if "data" in o] == [2]
     assert "<table>" in bundle["text/html"] and "self-check" in bundle["text/html"]
     assert "Q1" in bundle["text/plain"] and "self-check" in bundle["text/plain"]
     assert "A weighted-sum prediction" in bundle["text/plain"]

@@ -52,12 +52,32 @@ def _worker_for_session() -> Worker:
     return _worker
 
 
-def _show(final: dict[str, Any]) -> None:
-    from IPython.display import display
+class _Output:
+    """The cell's output: in a Jupyter kernel one display, updated with "test k of n" while the
+    graders run and replaced by the report; in a terminal, just the report."""
 
-    # both: JupyterLab, classic Notebook and VS Code show the HTML, a terminal the text
-    display({"text/plain": str(final.get("text", "")), "text/html": str(final.get("html", ""))},
-            raw=True)
+    def __init__(self, shell: Any, enabled: bool) -> None:
+        self._handle: Any = None
+        if enabled and getattr(shell, "kernel", None) is not None:
+            from IPython.display import display
+
+            self._handle = display({"text/plain": "mlgrade: checking ..."}, raw=True, display_id=True)
+
+    def progress(self, k: int, n: int, title: str) -> None:
+        if self._handle is not None:
+            line = f"mlgrade: checking, test {k} of {n}: {title}"
+            self._handle.update({"text/plain": line, "text/html": f"<pre>{html.escape(line)}</pre>"},
+                                raw=True)
+
+    def show(self, final: dict[str, Any]) -> None:
+        # both: JupyterLab, classic Notebook and VS Code show the HTML, a terminal the text
+        bundle = {"text/plain": str(final.get("text", "")), "text/html": str(final.get("html", ""))}
+        if self._handle is not None:
+            self._handle.update(bundle, raw=True)
+        else:
+            from IPython.display import display
+
+            display(bundle, raw=True)
 
 
 def check(question: str | Iterable[str] | None = None, *, assignment: str | None = None,
@@ -79,8 +99,9 @@ def check(question: str | Iterable[str] | None = None, *, assignment: str | None
                "names": _names(shell), "hint": _notebook_hint(shell),
                "assignments": os.environ.get("MLGRADE_ASSIGNMENTS") or None}
     worker = _worker_for_session()
+    output = _Output(shell, display)
     try:
-        final = serve(worker, request)
+        final = serve(worker, request, output.progress)
     except BaseException:
         # an interrupt or a broken pipe: this grader process may be mid-run; start afresh
         global _worker
@@ -92,12 +113,12 @@ def check(question: str | Iterable[str] | None = None, *, assignment: str | None
             raise SelfCheckError(str(final.get("message")))
         # a learner's mistake (a question id, an unknown assignment): one line, no traceback
         message = f"mlgrade: {final.get('message')}"
-        _show({"text": message, "html": f"<pre>{html.escape(message)}</pre>"})
+        output.show({"text": message, "html": f"<pre>{html.escape(message)}</pre>"})
         return None
     result: dict[str, Any] = dict(final["result"])
     result["label"] = final.get("label", "")
     if display:
-        _show(final)
+        output.show(final)
         return None
     return result
 

@@ -145,7 +145,11 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
             # kernel (learner-controlled) could name
             transport = PipeTransport(channel, os.getppid(), job, settings.grading_timeout)
             bridge = Notebook(transport, settings.call_timeout, settings.max_result_bytes)
-            graders = run_graders(a.graders, bridge, settings.seed, job, a.folder, questions=questions)
+            def progress(k: int, n: int, title: str) -> None:
+                channel.send({"op": "progress", "test": k, "tests": n, "title": title})
+
+            graders = run_graders(a.graders, bridge, settings.seed, job, a.folder,
+                                  questions=questions, progress=progress)
             which = "all questions" if questions is None else ", ".join(q.upper() for q in questions)
             label = (f"self-check of {which} in your running kernel; the official grade comes "
                      f"from a fresh sandboxed kernel: `mlgrade check {a.name}`")

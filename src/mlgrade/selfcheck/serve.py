@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -123,9 +123,11 @@ def _stdin_over(channel: Channel, rid: int, backlog: collections.deque[dict[str,
         builtins.input, own["input"] = saved
 
 
-def serve(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
+def serve(worker: Worker, request: dict[str, Any],
+          on_progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Send one check request and answer the grader until its final message, which is
-    returned. A learner's own interrupt ends the grader process and is raised."""
+    returned; ``on_progress`` hears "test k of n" as the graders start each test. A
+    learner's own interrupt ends the grader process and is raised."""
     channel = worker.channel
     harness = fresh_harness()
     backlog: collections.deque[dict[str, Any]] = collections.deque()
@@ -154,6 +156,9 @@ def serve(worker: Worker, request: dict[str, Any]) -> dict[str, Any]:
                     # graders put files in the kernel's working folder and learner code reads
                     # relative paths: both use a private job folder, as in `mlgrade check`
                     os.chdir(str(message["job"]))
+                elif op == "progress" and on_progress is not None:
+                    on_progress(int(message.get("test", 0)), int(message.get("tests", 0)),
+                                str(message.get("title", "")))
                 elif op in ("done", "error"):
                     return message
             except KeyboardInterrupt:
