@@ -92,8 +92,10 @@ def _memorised_bayes_notebook(seed: int) -> object:
     digest = hashlib.sha256(b"test_bayes_posterior").digest()
     rng = np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
     table = {}
-    for _ in range(6):
-        prior, sens, spec = rng.uniform(0.001, 0.5), rng.uniform(0.5, 0.999), rng.uniform(0.5, 0.999)
+    cases = [(rng.uniform(0.001, 0.5), rng.uniform(0.5, 0.999), rng.uniform(0.5, 0.999))
+             for _ in range(5)]
+    cases.append((float(rng.uniform(0.01, 0.2)), 0.9, 1.0))  # the graders' draws, in their order
+    for prior, sens, spec in cases:
         table[round(prior, 9)] = sens * prior / (sens * prior + (1 - spec) * (1 - prior))
     return notebook_from_cells(
         f"ANSWERS = {table!r}",
