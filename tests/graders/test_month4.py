@@ -39,4 +39,4 @@ def test_reference_full_marks_twice_and_starter_zero():
     assert {t.id for t in starter.tests} == ALL_TESTS
     not_yet = {t.id for t in starter.tests if "not implemented yet" in t.feedback}
     not_set = {t.id for t in starter.tests if "not set yet" in t.feedback}
-    assert not_yet | not_set == ALL_TESTS - {"test_reported_cv_results"}
+    assert not_yet | not_set >= ALL_TESTS - {"test_reported_cv_results"}
