@@ -108,6 +108,7 @@ def bounded_unpack(frame: bytes | str) -> Any:
     return json_unpacker(raw)
 
 
+_ENAME = re.compile(rb'"ename":\s*"([^"\\]{1,200})"')
 OVERSIZED = "__mlgrade_oversized__"  # what an unparsed frame becomes: {OVERSIZED: its bytes}
 _STUB_SLACK = 1 << 20  # frames this much over the room left are not parsed
 
@@ -124,7 +125,14 @@ class FrameUnpacker:
     def __call__(self, frame: bytes | str) -> Any:
         size = len(frame)
         if self.room is not None and size > self.room + _STUB_SLACK:
-            return {OVERSIZED: size}
+            # "status" keeps nbclient reading an oversized execute_reply (a raise with a huge
+            # message: it carries the traceback too); the error's name, if any, is kept
+            stub: dict[str, Any] = {OVERSIZED: size, "status": "error"}
+            raw = frame.encode("utf-8", "replace") if isinstance(frame, str) else bytes(frame)
+            found = _ENAME.search(raw)
+            if found:
+                stub["ename"] = found.group(1).decode("utf-8", "replace")
+            return stub
         return bounded_unpack(frame)
 
 
@@ -143,6 +151,14 @@ class BoundedKernelManager(AsyncKernelManager):
             kc.context.setsockopt(zmq.MAXMSGSIZE, int(self.max_message_bytes))
         kc.session.unpack = self.unpacker or bounded_unpack
         return kc
+
+
+def _short_error(content: Any) -> NotebookNode:
+    """A bounded stand-in for an error output too big to keep (its name and message start)."""
+    content = content if isinstance(content, dict) else {}
+    ename, evalue = content.get("ename"), content.get("evalue")
+    return new_output("error", ename=ename[:200] if isinstance(ename, str) else "Error",
+                      evalue=evalue[:500] if isinstance(evalue, str) else "", traceback=[])
 
 
 class CappedClient(NotebookClient):
@@ -191,6 +207,8 @@ class CappedClient(NotebookClient):
                 self._used[cell_index] = max(used, self._cell_cap + 1)
             self.truncated = True
             self.unpacker.room = self._room(cell_index)
+            if msg.get("msg_type") == "error":  # the cell still raised: keep a short record
+                outs.append(_short_error(msg.get("content")))
             return False
         self._used[cell_index] = used + size
         if cell_index >= 0:

@@ -86,6 +86,7 @@ class Case:
     fails: frozenset[str] = frozenset()
     words: tuple[str, ...] = ()
     truncated: bool = False
+    errors: tuple[str, ...] = ()  # the names of the errors the execution must report
 
 
 CASES = [
@@ -124,6 +125,8 @@ CASES = [
     Case("flood_of_10_000_tiny_writes", after=(  # each message costs its overhead too
         "for i in range(10_000):\n    sys.stdout.write('x' * 90)\n    sys.stdout.flush()",),
          truncated=True),
+    Case("exception_with_a_5_mb_message", after=("raise ValueError('v' * 5_000_000)",),
+         truncated=True, errors=("ValueError",)),
     Case("line_of_20_mb_during_a_grader_call", {
         "twice": "def twice(n):\n    sys.stdout.write('y' * 20_000_000)\n    return 2 * n"}),
 ]
@@ -226,6 +229,7 @@ def test_grader_survives(case: Case, tier: str, tmp_path: Path, private_tmp: Pat
             assert all(w in test["feedback"] for w in case.words), test["feedback"]
     if case.truncated:
         assert document["execution"]["output_truncated"]
+    assert [e["ename"] for e in document["execution"]["errors"]] == list(case.errors)
     assert run.rss_mb < MAX_GRADER_RSS_MB, f"the grader grew to {run.rss_mb:.0f} MB"
     assert _snapshot(outside) == before  # nothing written, created or removed outside the job
     assert os.listdir(private_tmp) == []  # the job folder (1,500 levels included) is gone
@@ -402,7 +406,9 @@ def test_kernel_frames_are_bounded_before_they_are_parsed() -> None:
     assert unpack(b'{"a": 1}') == {"a": 1}  # no execution running: parsed
     unpack.room = 1000
     big = b'{"a": "' + b"x" * (2 << 20) + b'"}'
-    assert unpack(big) == {OVERSIZED: len(big)}  # over the room left: never parsed
+    assert unpack(big) == {OVERSIZED: len(big), "status": "error"}  # never parsed
+    error = b'{"traceback": ["' + b"t" * (2 << 20) + b'"], "ename": "KeyError", "evalue": "k"}'
+    assert unpack(error)["ename"] == "KeyError"  # an oversized error keeps its name
     assert unpack(b'{"a": 1}') == {"a": 1}
 
 
