@@ -323,6 +323,161 @@ class Notebook:
                "inputs": {k: encode_arg(v) for k, v in inputs.items()}}
         return self._request(req, what, timeout)
 
+    def fresh_session(self, what: str, through: str | None = None) -> None:
+        """Restart the kernel and replay the notebook (:meth:`KernelDispatcher.fresh_session`)."""
+        left = self._kernel.remaining()
+        self._installed = False
+        if left <= 0 or not self._kernel.fresh_session(left, through):
+            raise LearnerFailure(f"{what} could not be run again in a fresh kernel (a cell timed "
+                                 "out, failed to start or killed the kernel on the second run).")
+
+    def exchange(self, payload: str, timeout: float, what: str) -> list[Any]:
+        self._ensure_harness()
+        outputs = self._run(_REQUEST.format(payload=payload), timeout, what)
+        return [o["data"][harness.MIME] for o in outputs
+                if o.get("output_type") == "display_data" and harness.MIME in o.get("data", {})]
+
+
+class Notebook:
+    """The learner's executed notebook, as graders see it (the ``nb`` fixture)."""
+
+    def __init__(self, kernel: KernelDispatcher | Transport, call_timeout: float,
+                 max_result_bytes: int) -> None:
+        self._transport: Transport = (CellTransport(kernel, call_timeout, max_result_bytes)
+                                      if isinstance(kernel, KernelDispatcher) else kernel)
+        self.call_timeout = call_timeout
+        self.max_result_bytes = max_result_bytes
+
+    @property
+    def job_dir(self) -> Path:
+        """The kernel's working directory: graders may put input files here."""
+        return Path(str(self._transport.job_dir))
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _request(self, req: dict[str, Any], what: str, timeout: float | None = None) -> Any:
+        payload = json.dumps(req, allow_nan=False)
+        docs = self._transport.exchange(payload, timeout or self.call_timeout, what)
+        if len(docs) != 1 or not isinstance(docs[0], str):
+            raise LearnerFailure(f"no readable answer came back for {what}.")
+        try:
+            answer = strict_json(docs[0], self.max_result_bytes)
+            if not isinstance(answer, dict):
+                raise DecodeError("not an object")
+            status = answer.get("status")
+            if status == "ok":
+                value = decode_value(answer.get("value"), self.max_result_bytes)
+                # a kept object comes back exactly when one was asked for: a forged answer must
+                # not hand grader code a Ref where it expects plain data, or plain data for a Ref
+                if isinstance(value, Ref) != bool(req.get("keep")) or (
+                        not req.get("keep") and _holds_ref(value)):
+                    raise DecodeError("a kept-object handle where plain data was expected"
+                                      if not req.get("keep") else "no kept-object handle")
+                return value
+        except DecodeError as exc:
+            raise LearnerFailure(f"the value of {what} could not be read back ({exc}).") from None
+        if status == "missing":
+            raise LearnerFailure(f"`{req['target'].get('path') or what}` is not defined: "
+                                 "did you complete and run its cell?")
+        if status == "raised":
+            ename, evalue = str(answer.get("ename")), str(answer.get("evalue", ""))[:300]
+            if ename == "NotImplementedError":
+                raise LearnerFailure(f"{what} is not implemented yet (it raises NotImplementedError): "
+                                     "replace the `raise NotImplementedError` line with your code.")
+            raise LearnerFailure(f"{what} raised {ename}" + (f": {evalue}" if evalue else "."))
+        if status == "unsupported":
+            raise LearnerFailure(f"{what} returned a value mlgrade cannot read back "
+                                 f"({str(answer.get('detail'))[:200]}); return numbers, lists, "
+                                 "dicts, NumPy arrays or pandas objects.")
+        raise LearnerFailure(f"the grader could not check {what} ({status}).")
+
+    # -- the grader API --------------------------------------------------------------------
+    def has(self, name: str | Ref | Target) -> bool:
+        """Whether ``name`` (a dotted path such as ``"model.predict"``) exists."""
+        target = _as_target(name)
+        return bool(self._request({"op": "has", "target": target.to_json()}, f"`{target.label()}`"))
+
+    def get(self, name: str | Ref | Target) -> Any:
+        """The value of a variable (or attribute path), as plain data."""
+        target = _as_target(name)
+        return self._request({"op": "get", "target": target.to_json()}, f"`{target.label()}`")
+
+    def call(self, target: str | Ref | Target, *args: Any, timeout: float | None = None,
+             keep: bool = False, discard: bool = False, **kwargs: Any) -> Any:
+        """Call a learner function or method with grader-chosen arguments.
+
+        With ``keep=True`` the result stays in the kernel and a :class:`Ref` comes back, so a
+        grader can fit a learner's estimator and call its methods later. With ``discard=True``
+        nothing comes back (``None``): for calls made for their effect, such as ``fit``, whose
+        result (the estimator itself) is no plain data.
+        """
+        tgt = _as_target(target)
+        req = {"op": "call", "target": tgt.to_json(), "keep": keep, "discard": discard,
+               "args": [encode_arg(a) for a in args],
+               "kwargs": {k: encode_arg(v) for k, v in kwargs.items()}}
+        return self._request(req, f"`{tgt.label()}(...)`", timeout)
+
+    def call_with_stdin(self, target: str | Ref | Target, *args: Any, answer: StdinAnswer,
+                        max_inputs: int = 8, max_input_chars: int = 200_000,
+                        timeout: float | None = None, **kwargs: Any) -> Any:
+        """:meth:`call`, with the kernel's ``input()`` answered by ``answer`` in this process.
+
+        For the duration of this one call, each ``input(text)`` in the kernel sends ``text`` to
+        the grader over Jupyter's stdin channel and returns ``answer(text)`` (``None`` makes it
+        raise ``EOFError``). A grader passes in an object whose methods call ``input`` (e.g. a
+        fake LLM client built with :class:`Expr`): the record of what it was asked then lives
+        here, where the kernel cannot rewrite it. ``text`` is learner-controlled (the learner
+        may call ``input`` directly; that is the same as calling the object with that text),
+        so judge it like any return value. Past ``max_inputs`` requests, or for a text over
+        ``max_input_chars``, ``answer`` is not consulted and the kernel gets ``EOFError``.
+        """
+        transport = self._transport  # every transport can answer input() (Transport.stdin)
+        count = [0]
+
+        def guarded(text: str) -> str | None:
+            count[0] += 1
+            if count[0] > max_inputs or len(text) > max_input_chars:
+                return None
+            return answer(text)
+
+        transport.stdin = guarded
+        try:
+            return self.call(target, *args, timeout=timeout, **kwargs)
+        finally:
+            transport.stdin = None
+
+    def describe(self, target: str | Ref | Target) -> dict[str, Any]:
+        """A small description: type, mro, shape, dtype, len, Pipeline steps, params, signature.
+
+        The description is computed in the learner's kernel, so it is a *learner claim*: plain
+        data the learner could have typed by hand (a class can rename itself, ``get_params``
+        can lie). Judge it like any value a learner function returned; never let it stand in
+        for a check the grader can make on its own (e.g. rebuild an estimator from its params
+        in the grader and fit it there).
+        """
+        tgt = _as_target(target)
+        info = self._request({"op": "describe", "target": tgt.to_json()}, f"`{tgt.label()}`")
+        if not isinstance(info, dict):
+            raise LearnerFailure(f"could not describe `{tgt.label()}`.")
+        return info
+
+    def eval_untrusted(self, code: str, *, what: str, timeout: float | None = None,
+                       keep: bool = False, **inputs: Any) -> Any:
+        """Run grader-written ``code`` in the learner's kernel; the result is LEARNER-CONTROLLED.
+
+        The code runs in a kernel the notebook has had every chance to patch (``__import__``,
+        ``compile``, audit hooks, pandas, ``warnings``, class names, the caller's frames), so
+        its value is exactly as trustworthy as a learner function's return value: plain data
+        to be judged in the grader, never a verdict. Use it to *gather* data the learner could
+        have handed over themselves (e.g. several calls chained in one round trip); do not use
+        it to compute whether the learner is right. ``ns`` is the learner's namespace, ``np``
+        is NumPy, each keyword is an input; an expression's value, or the variable ``result``,
+        comes back as plain data (or a :class:`Ref` with ``keep=True``). ``what`` names the
+        learner's work in failure messages (e.g. "`clean_customers(df)`").
+        """
+        req = {"op": "eval", "code": code, "keep": keep,
+               "inputs": {k: encode_arg(v) for k, v in inputs.items()}}
+        return self._request(req, what, timeout)
+
     def eval(self, code: str, *, timeout: float | None = None, keep: bool = False,
              what: str = "the answer", **inputs: Any) -> Any:
         """Deprecated: use :meth:`eval_untrusted`, whose name says what the result is.
