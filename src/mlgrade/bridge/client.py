@@ -18,6 +18,7 @@ from nbformat.v4 import new_code_cell
 from mlgrade.bridge import harness
 from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_bytes, strict_json
 from mlgrade.bridge.dispatch import KernelDispatcher, StdinAnswer
+from mlgrade.bridge.refs import Ref, Target
 
 _HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
 # The harness runs in a module namespace of its own, with a builtins dict of its own (a copy of
@@ -37,29 +38,6 @@ _REQUEST = "__import__('sys').modules['_mlgrade_harness'].request({payload!r})"
 
 class LearnerFailure(AssertionError):
     """The learner's code did not give a usable answer; the message is learner-facing."""
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A handle on an object kept alive in the kernel (``keep=True``), e.g. a fitted model."""
-
-    id: str
-    type: str
-
-    def attr(self, path: str) -> Target:
-        return Target(ref=self.id, path=path)
-
-
-@dataclass(frozen=True)
-class Target:
-    ref: str | None = None
-    path: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ref": self.ref, "path": self.path} if self.ref else {"path": self.path}
-
-    def label(self) -> str:
-        return self.path or "the object"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from mlgrade.bridge.refs import Ref
+
 ALLOWED_KINDS = "biufcUSMm"  # bool, ints, floats, complex, str/bytes, datetime/timedelta
 MAX_DEPTH = 40
 MAX_VALUES = 1_000_000  # JSON values in one answer (containers, items, keys' values)
@@ -281,7 +283,5 @@ def _decode(doc: Any, max_bytes: int, depth: int = 0) -> Any:
         name = _decode(doc.get("name"), max_bytes, sub)
         return pd.Series(values, index=pd.Index(index), name=name)
     if tag == "ref":
-        from mlgrade.bridge.client import Ref
-
         return Ref(id=str(_field(doc, "id", str)), type=str(_field(doc, "type", str)))
     raise DecodeError(f"unknown value tag {tag!r}")
