@@ -1,34 +1,32 @@
 """A live kernel for one submission: start, run cells under a watchdog, always shut down.
 
-nbclient drives the cells; the watchdog here sits outside it. When a cell or a grader call
-runs past its time, the kernel's process group gets SIGINT, and if it is still busy after a
-grace period, SIGKILL. Output is capped per cell and per notebook as it arrives.
+Three parts: :mod:`mlgrade.kernel_launch` starts a kernel through the sandbox,
+:mod:`mlgrade.watchdog` interrupts (then kills) a run that overstays, and
+:class:`KernelSession` here owns the lifecycle (start, canary, restart, fresh session,
+shutdown) and runs cells with nbclient. Output is capped per cell and per notebook as it
+arrives (:mod:`mlgrade.kernel_output`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
-from jupyter_client.kernelspec import KernelSpec
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell
 
 from mlgrade.config import Settings
 from mlgrade.errors import CanaryFailed, KernelStartError
-from mlgrade.kernel_output import BoundedKernelManager, CappedClient
+from mlgrade.kernel_launch import launch_kernel
+from mlgrade.kernel_output import CappedClient
 from mlgrade.sandbox import Sandbox
 from mlgrade.sandbox.canary import Canary
-
-INTERRUPT_GRACE_S = 3.0
+from mlgrade.watchdog import INTERRUPT_GRACE_S, Watchdog, signal_group
 
 
 @dataclass
@@ -53,7 +51,6 @@ class KernelSession:
         self._stack: contextlib.ExitStack | None = None
         self._client: CappedClient | None = None
         self._pgid: int | None = None
-        self._log: IO[bytes] | None = None
         self.starts = 0
         self.completed: list[NotebookNode] = []  # notebook cells that ran to their end
 
@@ -71,46 +68,13 @@ class KernelSession:
                 release()
 
     def start(self) -> None:
-        launch = self.sandbox.launch(self.job_dir, self.run_dir, self.settings)
-        # an answer document is JSON inside JSON (escapes): room for twice the result cap
-        km = BoundedKernelManager(kernel_name="mlgrade-sandboxed", max_message_bytes=2 * max(
-            self.settings.max_result_bytes, self.settings.max_cell_output) + (1 << 20))
-        # The submission's kernelspec is ignored: we always launch our own command.
-        km._kernel_spec = KernelSpec(argv=launch.argv, language="python",
-                                     display_name="mlgrade", env={})
-        km.transport = launch.transport
-        conn = launch.conn_dir or self.run_dir  # the kernel must reach its connection file
-        if launch.transport == "ipc":
-            km.ip = str(conn / f"kernel-{self.starts}")
-        km.connection_file = str(conn / f"kernel-{self.starts}.json")
-        client = CappedClient(
-            self.nb, km=km, timeout=None, allow_errors=True, record_timing=False,
-            startup_timeout=int(self.settings.startup_timeout), shutdown_kernel="immediate",
-            kernel_name="mlgrade-sandboxed", coalesce_streams=False, store_widget_state=False,
-        )  # CappedClient merges streams itself, in linear time; widget state is never kept
-        client.configure_caps(self.settings.max_cell_output, self.settings.max_total_output)
-        stack = contextlib.ExitStack()
-        # the kernel's own stdout/stderr: kept out of ours, closed with the session
-        self._log = stack.enter_context(open(self.run_dir / f"kernel-{self.starts}.log", "wb"))  # noqa: SIM115
+        """Start a kernel (the session's next) and, where the tier has one, run its canary."""
+        launched = launch_kernel(self.nb, self.job_dir, self.run_dir, self.settings,
+                                 self.sandbox, self.starts)
         self.starts += 1
-        try:
-            stack.enter_context(client.setup_kernel(
-                cwd=str(self.job_dir), env=launch.env, stdout=self._log, stderr=self._log))
-        except Exception as exc:
-            stack.close()
-            detail = self._log_tail() or f"{type(exc).__name__}: {exc}"
-            raise KernelStartError(
-                f"could not start a Python kernel ({detail.strip().splitlines()[-1][:200]}). "
-                "Install ipykernel in this environment: `pip install ipykernel`."
-            ) from exc
-        self._stack, self._client = stack, client
-        process = getattr(km.provisioner, "process", None)
-        self._pgid = None
-        if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                self._pgid = os.getpgid(process.pid)
-        if launch.canary is not None:
-            self._check_canary(launch.canary)
+        self._stack, self._client, self._pgid = launched.stack, launched.client, launched.pgid
+        if launched.canary is not None:
+            self._check_canary(launched.canary)
 
     def _check_canary(self, canary: Canary) -> None:
         """Before any learner code: the sandbox must give what its tier promises."""
@@ -125,15 +89,6 @@ class KernelSession:
                 "nothing was graded. Fix the machine (see docs/security.md) or choose a weaker "
                 "tier explicitly with --isolation."
             )
-
-    def _log_tail(self) -> str:
-        path = self.run_dir / f"kernel-{self.starts - 1}.log"
-        try:  # the kernel (learner code) wrote this file: read its end only, never all of it
-            with open(path, "rb") as handle:
-                handle.seek(max(handle.seek(0, os.SEEK_END) - 2000, 0))
-                return handle.read(2000).decode(errors="replace")
-        except OSError:
-            return ""
 
     def shutdown(self) -> None:
         """Stop the kernel and every process left in its process group. Idempotent."""
@@ -186,9 +141,7 @@ class KernelSession:
 
     # -- signals ---------------------------------------------------------------------------
     def _killpg(self, sig: int) -> None:
-        if self._pgid is not None and self._pgid > 1:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._pgid, sig)
+        signal_group(self._pgid, sig)
 
     @property
     def alive(self) -> bool:
@@ -212,44 +165,16 @@ class KernelSession:
         client = self._client
         if client is None or not self.alive:
             return CellRun("dead")
-        fired = threading.Event()
-        killer: list[threading.Timer] = []
-
-        def on_timeout() -> None:
-            fired.set()
-            self._killpg(signal.SIGINT)
-            grace = threading.Timer(INTERRUPT_GRACE_S, self._killpg, args=(signal.SIGKILL,))
-            grace.daemon = True
-            killer.append(grace)
-            grace.start()
-
-        timer = threading.Timer(max(timeout, 0.01), on_timeout)
-        timer.daemon = True
         client.cap_override = output_cap
         client.start_cell(index)
         start = time.perf_counter()
-        timer.start()
         # nbclient stores the executed cell at nb.cells[index]: for a hidden cell (index -1)
         # that would overwrite the notebook's last cell, so put it back afterwards
         last = self.nb.cells[-1] if index < 0 and self.nb.cells else None
         try:
-            client.execute_cell(cell, index, store_history=store_history)
-            errored = any(o.get("output_type") == "error" for o in cell.get("outputs", []))
-            status = "timeout" if fired.is_set() else ("error" if errored else "ok")
-        except (DeadKernelError, CellTimeoutError):
-            status = "timeout" if fired.is_set() else "dead"
-        except Exception:  # noqa: BLE001 - the kernel's messages are learner-controlled
-            # a kernel that breaks the protocol (e.g. a patched json.dumps) is treated as dead:
-            # it is killed and restarted, never trusted again, and never crashes the grader
-            status = "timeout" if fired.is_set() else "dead"
-            self._killpg(signal.SIGKILL)
-            deadline = time.monotonic() + INTERRUPT_GRACE_S
-            while self.alive and time.monotonic() < deadline:  # so the caller sees it dead
-                time.sleep(0.01)
+            with Watchdog(self._pgid, timeout) as watchdog:
+                status = self._execute(client, cell, index, store_history, watchdog)
         finally:
-            timer.cancel()
-            for grace in killer:
-                grace.cancel()
             client.cap_override = None
             client.finish_streams()
             if last is not None:
@@ -257,3 +182,24 @@ class KernelSession:
         if index >= 0 and status in ("ok", "error"):
             self.completed.append(cell)
         return CellRun(status, list(cell.get("outputs", [])), time.perf_counter() - start)
+
+    def _execute(self, client: CappedClient, cell: NotebookNode, index: int,
+                 store_history: bool, watchdog: Watchdog) -> str:
+        """nbclient runs the cell; the outcome is ok, error, timeout (the watchdog struck) or
+        dead."""
+        try:
+            client.execute_cell(cell, index, store_history=store_history)
+        except (DeadKernelError, CellTimeoutError):
+            return "timeout" if watchdog.fired else "dead"
+        except Exception:  # noqa: BLE001 - the kernel's messages are learner-controlled
+            # a kernel that breaks the protocol (e.g. a patched json.dumps) is treated as dead:
+            # it is killed and restarted, never trusted again, and never crashes the grader
+            status = "timeout" if watchdog.fired else "dead"
+            self._killpg(signal.SIGKILL)
+            deadline = time.monotonic() + INTERRUPT_GRACE_S
+            while self.alive and time.monotonic() < deadline:  # so the caller sees it dead
+                time.sleep(0.01)
+            return status
+        if watchdog.fired:
+            return "timeout"
+        return "error" if any(o.get("output_type") == "error" for o in cell.get("outputs", [])) else "ok"
