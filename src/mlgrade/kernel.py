@@ -9,13 +9,17 @@ arrives (:mod:`mlgrade.kernel_output`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import signal
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell
@@ -160,11 +164,21 @@ class KernelSession:
 
     # -- execution -------------------------------------------------------------------------
     def run(self, cell: NotebookNode, index: int, timeout: float, *,
-            store_history: bool = True, output_cap: int | None = None) -> CellRun:
-        """Execute ``cell``; on timeout interrupt, then kill after a grace period."""
+            store_history: bool = True, output_cap: int | None = None,
+            stdin: StdinAnswer | None = None) -> CellRun:
+        """Execute ``cell``; on timeout interrupt, then kill after a grace period.
+
+        With ``stdin``, the kernel's stdin channel is open for this one execution and each
+        ``input()`` in it is answered with ``stdin(prompt)`` (None: EOFError in the kernel).
+        Otherwise ``allow_stdin`` stays off and ``input()`` raises in the kernel.
+        """
         client = self._client
         if client is None or not self.alive:
             return CellRun("dead")
+        if stdin is not None:
+            with _stdin_answered(client, stdin):
+                return self.run(cell, index, timeout, store_history=store_history,
+                                output_cap=output_cap)
         client.cap_override = output_cap
         client.start_cell(index)
         start = time.perf_counter()
@@ -203,3 +217,55 @@ class KernelSession:
         if watchdog.fired:
             return "timeout"
         return "error" if any(o.get("output_type") == "error" for o in cell.get("outputs", [])) else "ok"
+
+
+StdinAnswer = Callable[[str], "str | None"]  # a prompt from input() in, the reply out
+
+
+@contextlib.contextmanager
+def _stdin_answered(client: CappedClient, answer: StdinAnswer) -> Iterator[None]:
+    """While the block runs a cell, answer the kernel's ``input_request`` messages.
+
+    A task in nbclient's event loop (started by nbclient's ``on_cell_execute`` hook, so it runs
+    while the cell does) answers each request with ``answer(prompt)``. What the kernel sends is
+    learner-controlled text; the caller judges it. The cell's own timeout bounds it all.
+    """
+    kc = client.kc
+    if kc is None:
+        yield
+        return
+    tasks: list[asyncio.Future[None]] = []
+
+    def start(**_: Any) -> None:
+        tasks.append(asyncio.ensure_future(_answer_stdin(kc, answer)))
+
+    previous = client.on_cell_execute
+    client.on_cell_execute = start
+    kc.allow_stdin = True
+    try:
+        yield
+    finally:
+        kc.allow_stdin = False
+        client.on_cell_execute = previous
+        for task in tasks:
+            task.cancel()
+        if tasks:  # let the loop see the cancellation now (it only runs inside requests)
+            with contextlib.suppress(Exception):
+                run_sync(_settle)(tasks)
+
+
+async def _answer_stdin(kc: Any, answer: StdinAnswer) -> None:
+    while True:
+        msg = await kc.stdin_channel.get_msg(timeout=None)
+        if msg.get("header", {}).get("msg_type") != "input_request":
+            continue
+        prompt = (msg.get("content") or {}).get("prompt")
+        try:
+            reply = answer(prompt if isinstance(prompt, str) else "")
+        except Exception:  # noqa: BLE001 - a grader bug must not leave the kernel waiting
+            reply = None
+        kc.input("\x04" if reply is None else reply)  # "\x04": ipykernel raises EOFError
+
+
+async def _settle(tasks: list[asyncio.Future[None]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -8,21 +8,16 @@ are queued here and executed by the main thread, which serves them once the note
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from nbformat import NotebookNode
 
-from mlgrade.kernel import CellRun, KernelSession
+from mlgrade.kernel import CellRun, KernelSession, StdinAnswer
 
 # Answers the kernel's ``input()`` during one request: prompt text -> reply (None: EOF).
-StdinAnswer = Callable[[str], "str | None"]
 
 
 @dataclass
@@ -95,7 +90,9 @@ class KernelDispatcher:
                     fresh = session.fresh_session(request.timeout, request.through)
                     request.result = CellRun("ok" if fresh else "dead")
                 elif request.stdin is not None:
-                    request.result = _run_with_stdin(session, request.cell, request, request.stdin)
+                    request.result = session.run(request.cell, -1, request.timeout,
+                                                 store_history=False, output_cap=request.output_cap,
+                                                 stdin=request.stdin)
                 else:
                     request.result = session.run(request.cell, -1, request.timeout,
                                                  store_history=False, output_cap=request.output_cap)
@@ -110,57 +107,3 @@ class KernelDispatcher:
                 self._requests.get_nowait().done.set()
             except queue.Empty:
                 return
-
-
-def _run_with_stdin(session: KernelSession, cell: NotebookNode, request: _Request,
-                    answer: StdinAnswer) -> CellRun:
-    """Run ``cell`` with the kernel's stdin channel open, answering its input requests.
-
-    Requests normally run with ``allow_stdin`` off (``input()`` raises in the kernel). Here it
-    is on for this one execution, and a task in nbclient's event loop (started by nbclient's
-    ``on_cell_execute`` hook, so it runs while the cell does) answers each ``input_request``
-    with ``answer(prompt)``. What the kernel sends is learner-controlled text; the caller
-    judges it. The request's own timeout still bounds the whole execution.
-    """
-    client = session._client  # noqa: SLF001 - the nbclient that runs the request
-    kc = getattr(client, "kc", None)
-    if client is None or kc is None:
-        return CellRun("dead")
-    tasks: list[asyncio.Future[None]] = []
-
-    def start(**_: Any) -> None:
-        tasks.append(asyncio.ensure_future(_answer_stdin(kc, answer)))
-
-    previous = client.on_cell_execute
-    client.on_cell_execute = start
-    kc.allow_stdin = True
-    try:
-        return session.run(cell, -1, request.timeout, store_history=False,
-                           output_cap=request.output_cap)
-    finally:
-        kc.allow_stdin = False
-        client.on_cell_execute = previous
-        for task in tasks:
-            task.cancel()
-        if tasks:  # let the loop see the cancellation now (it only runs inside requests)
-            from jupyter_core.utils import run_sync
-
-            with contextlib.suppress(Exception):
-                run_sync(_settle)(tasks)
-
-
-async def _answer_stdin(kc: Any, answer: StdinAnswer) -> None:
-    while True:
-        msg = await kc.stdin_channel.get_msg(timeout=None)
-        if msg.get("header", {}).get("msg_type") != "input_request":
-            continue
-        prompt = (msg.get("content") or {}).get("prompt")
-        try:
-            reply = answer(prompt if isinstance(prompt, str) else "")
-        except Exception:  # noqa: BLE001 - a grader bug must not leave the kernel waiting
-            reply = None
-        kc.input("\x04" if reply is None else reply)  # "\x04": ipykernel raises EOFError
-
-
-async def _settle(tasks: list[asyncio.Future[None]]) -> None:
-    await asyncio.gather(*tasks, return_exceptions=True)
