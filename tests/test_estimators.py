@@ -199,3 +199,26 @@ def test_specs_over_a_real_kernel(tmp_path: Path) -> None:
                             resolve_settings({}, None, {})).result
     assert [(t.id, t.status, t.feedback) for t in result.tests if t.status != "passed"] == []
     assert result.score == 3
+
+
+def test_overlapped_returns_both_and_raises_the_kernels_error_first() -> None:
+    import threading
+
+    from mlgrade.grading.estimators import overlapped
+
+    caller = threading.get_ident()
+    seen: list[int] = []
+    ours, theirs = overlapped(lambda: seen.append(threading.get_ident()) or 1,
+                              lambda: threading.get_ident())
+    assert ours == 1 and theirs == caller and seen != [caller]  # kernel work stays on this thread
+
+    def grader_fails() -> None:
+        raise ValueError("grader")
+
+    def kernel_fails() -> None:
+        raise LearnerFailure("kernel")
+
+    with pytest.raises(LearnerFailure, match="kernel"):
+        overlapped(grader_fails, kernel_fails)
+    with pytest.raises(ValueError, match="grader"):
+        overlapped(grader_fails, lambda: 2)

@@ -35,6 +35,7 @@ from mlgrade.grading import expect, expect_close, points
 from mlgrade.grading.estimators import (
     SPEC_SOURCE,
     learner_errors,
+    overlapped,
     rebuild,
     single_threaded,
     spec_of,
@@ -133,14 +134,20 @@ def models_agree(nb, seed, models_claim) -> dict[str, bool] | AssertionError:
     rng = np.random.default_rng([seed, 41])
     X, y = interaction_data(200, rng)
     X_new, _y_new = interaction_data(100, rng)
-    try:
-        got = nb.eval_untrusted(MODELS_FIT, X=X, y=y, X_new=X_new, timeout=120,
-                                what="the models of `build_models()`, fitted by the grader")
-        expect(isinstance(got, dict), "build_models() should return a dict of name -> estimator.")
-        agree = {}
+    def grader_side() -> dict[str, Any]:
+        fitted = {}
         for key, spec in models_claim["specs"].items():
             with single_threaded(), learner_errors(f"build_models()['{key}']"):
-                here = rebuild(spec).fit(X, y).predict_proba(X_new)[:, 1]
+                fitted[key] = rebuild(spec).fit(X, y).predict_proba(X_new)[:, 1]
+        return fitted
+
+    try:
+        ours, got = overlapped(grader_side, lambda: nb.eval_untrusted(
+            MODELS_FIT, X=X, y=y, X_new=X_new, timeout=120,
+            what="the models of `build_models()`, fitted by the grader"))
+        expect(isinstance(got, dict), "build_models() should return a dict of name -> estimator.")
+        agree = {}
+        for key, here in ours.items():
             theirs = got.get(key)
             agree[key] = bool(isinstance(theirs, np.ndarray) and theirs.shape == here.shape
                               and np.allclose(theirs, here, rtol=1e-6, atol=1e-6))
@@ -197,15 +204,21 @@ def fresh_comparison(nb, seed, models_claim) -> tuple[Any, Any]:
     """(learner's compare_models answer or its failure, the grader's CV) on one fresh dataset."""
     rng = np.random.default_rng([seed, 42])
     X, y = interaction_data(300, rng)
-    try:
-        models = nb.call("build_models", keep=True)
-        got: Any = nb.call("compare_models", models, X, y, timeout=120)
-    except AssertionError as exc:
-        got = exc
-    try:
-        expected: Any = grader_cv(models_claim, X, y)
-    except AssertionError as exc:
-        expected = exc
+
+    def grader_side() -> Any:
+        try:
+            return grader_cv(models_claim, X, y)
+        except AssertionError as exc:
+            return exc
+
+    def kernel_side() -> Any:
+        try:
+            models = nb.call("build_models", keep=True)
+            return nb.call("compare_models", models, X, y, timeout=120)
+        except AssertionError as exc:
+            return exc
+
+    expected, got = overlapped(grader_side, kernel_side)
     return got, expected
 
 
@@ -310,14 +323,19 @@ def search_fit(nb, seed, search_claim) -> dict[str, Any] | AssertionError:
     rng = np.random.default_rng([seed, 43])
     X, y = interaction_data(600, rng)
     X_new, y_new = interaction_data(1000, rng)
-    try:
+    def grader_side() -> Any:
         search = _search(search_claim)
         with single_threaded(), learner_errors("build_search()"):
             search.fit(X, y)
-            here = search.predict_proba(X_new)[:, 1]
+            return search, search.predict_proba(X_new)[:, 1]
+
+    def kernel_side() -> Any:
         theirs = nb.call("build_search", keep=True)
         nb.call(theirs.attr("fit"), X, y, timeout=120, discard=True)
-        proba = nb.call(theirs.attr("predict_proba"), X_new)
+        return nb.call(theirs.attr("predict_proba"), X_new)
+
+    try:
+        (search, here), proba = overlapped(grader_side, kernel_side)
     except AssertionError as exc:  # a LearnerFailure or a failed expect: the tests report it
         return exc
     agree = bool(isinstance(proba, np.ndarray) and proba.shape == (len(X_new), 2)

@@ -30,12 +30,15 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
 from mlgrade.bridge.client import LearnerFailure, Ref
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 # Packages whose public classes may be rebuilt. A spec's module must be one of them or inside
 # one (the class's real, private module); the class is then taken from the package itself.
@@ -370,3 +373,17 @@ def learner_errors(what: str) -> Iterator[None]:
 def is_finite_number(value: Any) -> bool:
     """Whether a learner value is a real, finite number (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def overlapped(grader_work: Callable[[], T], kernel_work: Callable[[], U]) -> tuple[T, U]:
+    """Run the grader's own fits (``grader_work``, in a worker thread of this process) while
+    the kernel works on the learner's side (``kernel_work``, on the calling thread: the one
+    that may drive the kernel). The kernel is another process, so on a small machine the two
+    share the cores instead of taking turns. Exceptions come out as if run one after the other
+    (the kernel's first)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # waits for the worker
+        future = pool.submit(grader_work)
+        theirs = kernel_work()
+        return future.result(), theirs
