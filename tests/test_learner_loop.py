@@ -192,8 +192,8 @@ def test_watch_rechecks_each_save_and_ctrl_c_leaves_no_kernel(tmp_path: Path) ->
 
 def test_every_starter_and_solution_is_recognised_as_its_own_month() -> None:
     from mlgrade.assignments import default_assignments_dir, list_assignments
+    from mlgrade.selfcheck.choose import choose_questions
     from mlgrade.selfcheck.detect import looks_like_another, notebook_names, recognise
-    from mlgrade.selfcheck.select import choose_questions
 
     months = list_assignments(default_assignments_dir())
     for a in months:

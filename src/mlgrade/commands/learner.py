@@ -118,7 +118,7 @@ def check(
                                                        "here, to inspect outputs.")] = None,
 ) -> None:
     """Run a notebook headlessly in a fresh kernel and grade it with the hidden graders."""
-    from mlgrade.selfcheck.select import choose_questions
+    from mlgrade.selfcheck.choose import choose_questions
 
     root = assignments_root()
     a = get_assignment(root, assignment)

@@ -130,7 +130,7 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
     from mlgrade.render.html import fragment
     from mlgrade.results import Execution
     from mlgrade.score import score
-    from mlgrade.selfcheck.select import choose_assignment, choose_questions
+    from mlgrade.selfcheck.choose import choose_assignment, choose_questions
 
     start = time.perf_counter()
     try:
