@@ -69,7 +69,9 @@ def main() -> None:
             typer.echo(ctx.get_help())  # `mlgrade check` with nothing else: the help
             sys.exit(2)
         where = ctx.command_path if ctx is not None else "mlgrade"
-        message = exc.format_message().rstrip(".") if hasattr(exc, "format_message") else str(exc)
-        fail_line(f"{message}. Run `{where} --help` for the options.")
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        message = message.strip()
+        end = "" if message.endswith((".", "?", "!")) else "."
+        fail_line(f"{message}{end} Run `{where} --help` for the options.")
         sys.exit(int(getattr(exc, "exit_code", 2)))
     sys.exit(code if isinstance(code, int) else 0)
