@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -148,20 +149,31 @@ class Run:
     seconds: float
 
 
+def _default_signals() -> None:
+    """In the child before exec: every signal's handling back to its default."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def run_check(notebook: Path, tier: str, tmp: Path, *extra: str,
               assignments: Path = ASSIGNMENTS) -> Run:
     """``mlgrade check survive NOTEBOOK --format json`` in a child process with a private
     TMPDIR (so its job folders can be counted), and that child's own peak RSS."""
     rss_file = tmp / f"rss-{time.monotonic_ns()}"  # removed before the folder is checked
-    env = {**os.environ, "MLGRADE_ASSIGNMENTS": str(assignments), "TMPDIR": str(tmp),
-           "SURVIVE_RSS_FILE": str(rss_file)}
-    for name in ("MLGRADE_SEED", "MLGRADE_ISOLATION", "MLGRADE_MEMORY_MB"):
-        env.pop(name, None)
+    # a clean start, whatever earlier tests in this session left in the process: only the
+    # variables a user's shell would have (and the machine's OpenBLAS settings), default signal
+    # handling, its own folder and session
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME")
+    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("OPENBLAS_")}
+    env.update({"MLGRADE_ASSIGNMENTS": str(assignments), "TMPDIR": str(tmp),
+                "SURVIVE_RSS_FILE": str(rss_file)})
     start = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", RSS_WRAPPER, "check", "survive", str(notebook), "--format",
          "json", "--isolation", tier, "--memory-mb", "2048", *extra],
-        capture_output=True, text=True, env=env, timeout=300, check=False)
+        capture_output=True, text=True, env=env, timeout=300, check=False, cwd=tmp.parent,
+        start_new_session=True, preexec_fn=_default_signals)
     seconds = time.monotonic() - start
     rss_mb = int(rss_file.read_text()) / 1024 if rss_file.exists() else float("nan")
     rss_file.unlink(missing_ok=True)
