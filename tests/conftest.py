@@ -118,3 +118,10 @@ def validated_runs(name: str) -> tuple[GradeResult, GradeResult, GradeResult]:
 
 def failed_tests(result: GradeResult) -> set[str]:
     return {t.id for t in result.tests if t.status != "passed"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``clean_process`` run first: they start ``mlgrade`` as a child of this
+    process and check what it leaves behind, so they run before hundreds of other tests have
+    left kernels' sockets and threads in the pytest process. Otherwise the order is kept."""
+    items.sort(key=lambda item: item.get_closest_marker("clean_process") is None)

@@ -222,6 +222,7 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, float]]:
 
 @pytest.mark.kernel
 @pytest.mark.slow
+@pytest.mark.clean_process
 @pytest.mark.parametrize("tier", TIERS)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_grader_survives(case: Case, tier: str, tmp_path: Path, private_tmp: Path,
