@@ -125,3 +125,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     process and check what it leaves behind, so they run before hundreds of other tests have
     left kernels' sockets and threads in the pytest process. Otherwise the order is kept."""
     items.sort(key=lambda item: item.get_closest_marker("clean_process") is None)
+
+
+def default_signals() -> None:
+    """``preexec_fn`` for a child ``mlgrade``: every signal's handling back to its default, so a
+    Ctrl-C sent by a test reaches it as a terminal's would, even when this test run was started
+    in the background (a shell then ignores SIGINT, and children inherit that)."""
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from tests.conftest import FIXTURE_NOTEBOOKS, REPO, SOLUTIONS
+from tests.conftest import FIXTURE_NOTEBOOKS, REPO, SOLUTIONS, default_signals
 from typer.testing import CliRunner
 
 from mlgrade.cli import app
@@ -157,7 +157,7 @@ def test_ctrl_c_shuts_the_kernel_down(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlgrade", "check", "month2",
          str(FIXTURE_NOTEBOOKS / "infinite_loop.ipynb"), "--cell-timeout", "60"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_signals,
     )
     deadline = time.monotonic() + 30
     while not _kernels_under(tmp_path) and time.monotonic() < deadline:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from tests.conftest import REPO, SOLUTIONS, replace_cell, solution
+from tests.conftest import REPO, SOLUTIONS, default_signals, replace_cell, solution
 from typer.testing import CliRunner
 
 from mlgrade.cli import app
@@ -160,7 +160,8 @@ def test_watch_rechecks_each_save_and_ctrl_c_leaves_no_kernel(tmp_path: Path) ->
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "mlgrade", "check", "month2", str(path),
                                  "--watch", "-q", "q1"], stdout=stdout, stderr=stderr,
-                                env={**os.environ, "COLUMNS": "80"}, cwd=tmp_path)
+                                env={**os.environ, "COLUMNS": "80"}, cwd=tmp_path,
+                                preexec_fn=default_signals)
         try:
             def reports() -> int:
                 return out.read_text().count("Score:")

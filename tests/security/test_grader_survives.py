@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from tests.conftest import default_signals
 from tests.security.redteam_support import ASSIGNMENTS, TIERS
 
 from mlgrade.bridge.client import LearnerFailure
@@ -47,9 +47,12 @@ ALL = frozenset({"test_answer", "test_twice", "test_report", "test_count_rows", 
 # the grader's peak RSS, written by the child when it exits (atexit runs after typer's exit)
 RSS_WRAPPER = (
     "import atexit, os, resource, sys\n"
-    "def _rss():\n"
+    "def _rss():\n"  # VmHWM: this image's own peak (ru_maxrss keeps a big parent's after exec)
+    "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    "    with open('/proc/self/status') as status:\n"
+    "        peak = next((int(l.split()[1]) for l in status if l.startswith('VmHWM:')), peak)\n"
     "    with open(os.environ['SURVIVE_RSS_FILE'], 'w') as f:\n"
-    "        f.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    "        f.write(str(peak))\n"
     "atexit.register(_rss)\n"
     "from mlgrade.cli import main\n"
     "sys.argv = ['mlgrade', *sys.argv[1:]]\n"
@@ -149,13 +152,6 @@ class Run:
     seconds: float
 
 
-def _default_signals() -> None:
-    """In the child before exec: every signal's handling back to its default."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
-
 def run_check(notebook: Path, tier: str, tmp: Path, *extra: str,
               assignments: Path = ASSIGNMENTS) -> Run:
     """``mlgrade check survive NOTEBOOK --format json`` in a child process with a private
@@ -173,7 +169,7 @@ def run_check(notebook: Path, tier: str, tmp: Path, *extra: str,
         [sys.executable, "-c", RSS_WRAPPER, "check", "survive", str(notebook), "--format",
          "json", "--isolation", tier, "--memory-mb", "2048", *extra],
         capture_output=True, text=True, env=env, timeout=300, check=False, cwd=tmp.parent,
-        start_new_session=True, preexec_fn=_default_signals)
+        start_new_session=True, preexec_fn=default_signals)
     seconds = time.monotonic() - start
     rss_mb = int(rss_file.read_text()) / 1024 if rss_file.exists() else float("nan")
     rss_file.unlink(missing_ok=True)
