@@ -94,12 +94,13 @@ def starter_with(name: str, *cells: str) -> NotebookNode:
     return nb
 
 
-def grade_attack(name: str, nb: NotebookNode, tier: str, folder: Path) -> Graded:
+def grade_attack(name: str, nb: NotebookNode, tier: str, folder: Path,
+                 seed: int = SECRET_SEED) -> Graded:
     """Grade ``nb`` for assignment ``name`` in ``tier`` with an official grade's secret seed."""
     a = assignment(name)
     path = folder / f"attack-{uuid.uuid4().hex[:8]}.ipynb"
     nbformat.write(nb, path)
-    settings = resolve_settings({"memory_mb": 2048, "seed": SECRET_SEED}, a.limits, environ={})
+    settings = resolve_settings({"memory_mb": 2048, "seed": seed}, a.limits, environ={})
     sandbox = make_sandbox(tier)
     start = time.monotonic()
     result = check_notebook(path, a, settings, sandbox=sandbox).result

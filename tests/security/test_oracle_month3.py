@@ -12,18 +12,12 @@ behind.
 
 from __future__ import annotations
 
-import time
-import uuid
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbformat import NotebookNode
-from tests.conftest import assignment, mutant
-from tests.security.redteam_support import TIERS, Graded, assert_nothing_survived, make_sandbox
-
-from mlgrade.config import resolve_settings
-from mlgrade.pipeline import check_notebook
+from tests.conftest import mutant
+from tests.security.oracle_attacks import assert_honest_verdict, grade_attack
+from tests.security.redteam_support import TIERS, assert_nothing_survived
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
@@ -218,26 +212,10 @@ CASES = {
 }
 
 
-def _grade(nb: NotebookNode, tier: str, folder: Path) -> Graded:
-    a = assignment("month3")
-    path = folder / f"attack-{uuid.uuid4().hex[:8]}.ipynb"
-    nbformat.write(nb, path)
-    settings = resolve_settings({"memory_mb": 2048, "seed": SECRET_SEED}, a.limits, environ={})
-    sandbox = make_sandbox(tier)
-    start = time.monotonic()
-    result = check_notebook(path, a, settings, sandbox=sandbox).result
-    return Graded(result, sandbox, time.monotonic() - start)
-
-
 @pytest.mark.parametrize("tier", TIERS)
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_design_aware_attack_earns_nothing_unearned(name: str, tier: str, tmp_path: Path) -> None:
     cells, honest = CASES[name]
-    graded = _grade(mutant("month3", cells), tier, tmp_path)
-    assert graded.result.status == "graded", graded.result.reason
-    assert graded.passed == set(honest), [(t.id, t.feedback) for t in graded.result.tests]
-    earned = sum(t.earned for t in graded.result.tests)
-    assert earned == sum(t.points for t in graded.result.tests if t.id in honest)
-    for t in graded.result.tests:  # an honest verdict: every lost point says why
-        assert t.status == "passed" or (t.status == "failed" and t.feedback.strip()), t
+    graded = grade_attack("month3", mutant("month3", cells), tier, tmp_path, seed=SECRET_SEED)
+    assert_honest_verdict(graded, set(honest))
     assert_nothing_survived(graded, "mlgrade-oracle-month3", [])
