@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import dataclasses
+import fcntl
+import hashlib
+import os
+import pickle
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
@@ -12,11 +17,21 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
 
 from mlgrade.assignments import Assignment, default_assignments_dir, get_assignment
-from mlgrade.config import resolve_settings
+from mlgrade.config import Settings, resolve_settings
 from mlgrade.pipeline import check_notebook
 from mlgrade.results import GradeResult
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Under pytest-xdist several workers grade at once: like a batch's workers (batch/workers.py),
+# each worker's kernels get an equal share of the cores for their BLAS and torch threads
+# instead of a thread per core each. A developer's own setting wins.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    from mlgrade.batch.workers import THREAD_VARIABLES, cpu_count
+
+    _share = str(max(1, cpu_count() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _name in THREAD_VARIABLES:
+        os.environ.setdefault(_name, _share)
 SOLUTIONS = REPO / "solutions"
 FIXTURE_NOTEBOOKS = Path(__file__).parent / "notebooks"
 
@@ -78,26 +93,81 @@ def wheel_venv(built_dist: tuple[Path, Path], tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture
 def grade(tmp_path: Path) -> Callable[..., GradeResult]:
-    """``grade("month2", nb_or_path, seed=..., **settings)`` -> GradeResult (real kernel)."""
+    """``grade("month2", nb_or_path, seed=..., **settings)`` -> GradeResult (real kernel).
+
+    Graded once per session: the same notebook, assignment and settings give the result of
+    the first grading (see :func:`graded_once`)."""
 
     def run(name: str, nb: NotebookNode | Path, **overrides: object) -> GradeResult:
         if isinstance(nb, Path):
-            path = nb
-        else:
-            path = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}.ipynb"
-            nbformat.write(nb, path)
-        a = assignment(name)
-        settings = resolve_settings(overrides, a.limits)
-        return check_notebook(path, a, settings).result
+            nb = nbformat.read(nb, as_version=4)
+        return graded_once(name, nb, tmp_path, **overrides)
 
     return run
 
 
-def validated_runs(name: str) -> tuple[GradeResult, GradeResult, GradeResult]:
-    """Run `mlgrade validate`'s checks on an assignment (solution twice, then the starter),
-    assert that every check passed, and return the three results for further assertions."""
-    import dataclasses
+# -- grade each notebook once per test session ------------------------------------------------
+# Several tests read the verdict on the same notebook (a month's solution and starter are
+# graded by its grader tests, the in-notebook agreement test and `validate`'s checks): the
+# first grading is kept, keyed by assignment, notebook content and resolved settings, and
+# shared. Under pytest-xdist the store is a folder all workers of the run share, each entry
+# written once under a lock, so a notebook is graded once per run, not once per worker.
+_shared_store: Path | None = None
+_memory_store: dict[str, GradeResult] = {}
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _graded_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    global _shared_store
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # pytest-N/: this run's, shared by its workers
+    _shared_store = base / "graded-once"
+    _shared_store.mkdir(exist_ok=True)
+    yield
+    _shared_store = None
+
+
+def _grading_key(name: str, nb: NotebookNode, settings: Settings) -> str:
+    content = nbformat.writes(nb).encode()
+    return hashlib.sha256(b"\0".join([name.encode(), content, repr(settings).encode()])).hexdigest()
+
+
+def graded_once(name: str, nb: NotebookNode, folder: Path, *, assignment_: Assignment | None = None,
+                **overrides: object) -> GradeResult:
+    """The verdict on ``nb`` for assignment ``name`` with ``overrides``, graded through the real
+    pipeline the first time this run asks and shared after that. The notebook is written under
+    ``folder`` (the result names that path either way)."""
+    a = assignment_ or assignment(name)
+    settings = resolve_settings(overrides, a.limits)
+    key = _grading_key(name, nb, settings)
+    path = folder / f"{name}-{key[:12]}.ipynb"
+    if not path.exists():
+        nbformat.write(nb, path)
+    cached = _memory_store.get(key)
+    if cached is None:
+        if _shared_store is None:
+            cached = check_notebook(path, a, settings).result
+        else:
+            with open(_shared_store / f"{key}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be grading it now
+                stored = _shared_store / f"{key}.pickle"
+                if stored.exists():
+                    cached = pickle.loads(stored.read_bytes())
+                else:
+                    cached = check_notebook(path, a, settings).result
+                    stored.write_bytes(pickle.dumps(cached))
+        _memory_store[key] = cached
+    return dataclasses.replace(cached, notebook=str(path))
+
+
+def validated_runs(name: str, folder: Path) -> tuple[GradeResult, GradeResult, GradeResult]:
+    """Run `mlgrade validate`'s checks on an assignment (solution twice, then the starter),
+    assert that every check passed, and return the three results for further assertions.
+
+    The first solution run and the starter's come from :func:`graded_once` (the same verdicts
+    other tests read); the second solution run is always a fresh grading, so the determinism
+    check compares two real runs."""
     from mlgrade.validate import validate_assignment
 
     # reference solutions are not installed with the package: use the checkout's
@@ -106,7 +176,11 @@ def validated_runs(name: str) -> tuple[GradeResult, GradeResult, GradeResult]:
     results: list[GradeResult] = []
 
     def grade(path: Path) -> GradeResult:
-        result = check_notebook(path, a, settings).result
+        nb = nbformat.read(path, as_version=4)
+        if path == a.solution and results:  # the determinism check's second run
+            result = check_notebook(path, a, settings).result
+        else:
+            result = graded_once(name, nb, folder, assignment_=a)
         results.append(result)
         return result
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from tests.conftest import FIXTURE_NOTEBOOKS, REPO, SOLUTIONS, default_signals
+from tests.timing import scaled
 from typer.testing import CliRunner
 
 from mlgrade.cli import app
@@ -165,7 +166,7 @@ def test_ctrl_c_shuts_the_kernel_down(tmp_path: Path) -> None:
     assert _kernels_under(tmp_path), "the kernel never started"
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=30)
+    _, stderr = proc.communicate(timeout=scaled(30))
     assert proc.returncode == 130, stderr
     time.sleep(0.5)
     assert _kernels_under(tmp_path) == []

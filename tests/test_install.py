@@ -153,6 +153,7 @@ def test_start_and_output_files_are_not_private(tmp_path: Path, monkeypatch: pyt
 
 
 # -- the built distribution ----------------------------------------------------------------------
+@pytest.mark.xdist_group("dist")  # one wheel build and venv per run, not per worker
 @pytest.mark.slow
 def test_sdist_and_wheel_pass_twine_and_carry_the_bundled_data(built_dist: tuple[Path, Path]) -> None:
     wheel, sdist = built_dist
@@ -172,6 +173,7 @@ def test_sdist_and_wheel_pass_twine_and_carry_the_bundled_data(built_dist: tuple
     assert "Provides-Extra: deep" in meta
 
 
+@pytest.mark.xdist_group("dist")  # one wheel build and venv per run, not per worker
 @pytest.mark.slow
 def test_the_sdist_installs_and_finds_its_assignments_and_graders(built_dist: tuple[Path, Path],
                                                                   tmp_path: Path) -> None:
@@ -191,6 +193,7 @@ def test_the_sdist_installs_and_finds_its_assignments_and_graders(built_dist: tu
     assert names.split() == [f"month{m}:True" for m in range(1, 7)]
 
 
+@pytest.mark.xdist_group("dist")  # one wheel build and venv per run, not per worker
 @pytest.mark.slow
 @pytest.mark.kernel
 def test_the_wheel_in_a_fresh_venv_checks_month2_without_torch(built_dist: tuple[Path, Path], wheel_venv: Path,

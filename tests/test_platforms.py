@@ -249,6 +249,7 @@ def _run_steps(steps: list[dict[str, Any]], cwd: Path, env: dict[str, str]) -> N
         assert done.returncode == 0, f"step {step['name']!r} failed:\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
 
 
+@pytest.mark.xdist_group("dist")  # one wheel build and venv per run, not per worker
 @pytest.mark.slow
 @pytest.mark.kernel
 def test_classroom_template_steps_run_green(built_dist: tuple[Path, Path], wheel_venv: Path,
@@ -301,6 +302,7 @@ def test_classroom_template_steps_run_green(built_dist: tuple[Path, Path], wheel
 @pytest.mark.kernel
 @pytest.mark.skipif(not Path("/root/.pyenv/versions/3.10.13/bin/python3.10").exists(),
                     reason="Python 3.10 (pyenv's 3.10.13, as on Gradescope's Ubuntu 22.04 image) is not installed")
+@pytest.mark.xdist_group("dist")  # one wheel build and venv per run, not per worker
 def test_gradescope_bundle_installs_and_grades_on_python310_externally_managed(
         built_dist: tuple[Path, Path], tmp_path: Path) -> None:
     """setup.sh and run_autograder from the zip, under a Python 3.10 marked externally managed

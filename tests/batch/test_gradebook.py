@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.timing import scaled
 
 from mlgrade import results as r
 from mlgrade.batch import gradebook as gb_module
@@ -177,5 +178,5 @@ def test_several_runs_creating_one_gradebook_at_once_all_succeed(tmp_path: Path)
             proc.start()
         for proc in procs:
             proc.join(60)
-        outcomes += [results.get(timeout=10) for _ in procs]
+        outcomes += [results.get(timeout=scaled(10)) for _ in procs]
     assert [o for o in outcomes if o != "ok"] == []

@@ -7,6 +7,7 @@ with the same scores and the starter earns zero."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from tests.conftest import validated_runs
@@ -34,9 +35,9 @@ def test_mutants_and_alternatives(grade: Callable[..., GradeResult], case: Case)
 
 
 @pytest.mark.slow
-def test_reference_full_marks_twice_and_starter_zero() -> None:
+def test_reference_full_marks_twice_and_starter_zero(tmp_path: Path) -> None:
     """Through `mlgrade validate`'s checks: full marks, deterministic, starter zero."""
-    solution_run, again, starter = validated_runs("month1")
+    solution_run, again, starter = validated_runs("month1", tmp_path)
     assert solution_run.score == again.score == TOTAL and starter.score == 0
     assert {t.id for t in starter.tests} == ALL_TESTS
     assert all("not implemented yet" in t.feedback for t in starter.tests)

@@ -35,9 +35,9 @@ def test_mutants_and_alternatives(grade, case: Case) -> None:
 
 
 @pytest.mark.slow
-def test_reference_full_marks_twice_and_starter_zero():
+def test_reference_full_marks_twice_and_starter_zero(tmp_path):
     """Through `mlgrade validate`'s checks: full marks, deterministic, starter zero."""
-    solution_run, again, starter = validated_runs("month3")
+    solution_run, again, starter = validated_runs("month3", tmp_path)
     assert solution_run.score == again.score == TOTAL and starter.score == 0
     assert [t.earned for t in solution_run.tests] == [t.earned for t in again.tests]
     assert {t.id for t in starter.tests} == ALL_TESTS

@@ -29,6 +29,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from tests.conftest import default_signals
 from tests.security.redteam_support import ASSIGNMENTS, TIERS
+from tests.timing import scaled
 
 from mlgrade.bridge.client import LearnerFailure
 from mlgrade.grading.files import copy_job_tree, fresh_path, read_job_file, run_isolated
@@ -282,7 +283,7 @@ def test_read_job_file_refuses_links_fifos_folders_and_oversize(job: Path) -> No
         start = time.monotonic()
         with pytest.raises(LearnerFailure, match=words):
             read_job_file(job, relpath, 100)
-        assert time.monotonic() - start < 5  # a FIFO never blocks
+        assert time.monotonic() - start < scaled(5)  # a FIFO never blocks
     with pytest.raises(LearnerFailure, match="over the 3-byte limit"):
         read_job_file(job, "ok.txt", 3)
     for bad in ("../x", "/etc/passwd", "."):
@@ -366,7 +367,7 @@ def test_run_isolated_turns_every_failure_into_a_learner_failure(tmp_path: Path)
         start = time.monotonic()
         with pytest.raises(LearnerFailure, match=f"^the store: .*{words}"):
             run_isolated(fn, str(db), timeout=timeout, what="the store")
-        assert time.monotonic() - start < 30  # the hung reader is killed at its timeout
+        assert time.monotonic() - start < scaled(30)  # the hung reader is killed at its timeout
 
 
 def test_tree_walks_are_iterative_and_never_follow_links(tmp_path: Path) -> None:
@@ -410,7 +411,7 @@ def test_kernel_frames_are_bounded_before_they_are_parsed() -> None:
         bounded_unpack(b"[" + b'"a",' * (MAX_MESSAGE_VALUES + 1) + b'"a"]')
     start = time.monotonic()  # unterminated strings: still one linear pass
     assert values_outside_strings(b'"\\"' * 2_000_000 + b'"abc\\') >= 1
-    assert time.monotonic() - start < 20
+    assert time.monotonic() - start < scaled(20)
     unpack = FrameUnpacker()
     assert unpack(b'{"a": 1}') == {"a": 1}  # no execution running: parsed
     unpack.room = 1000
@@ -425,7 +426,7 @@ def test_stream_cleaning_is_linear_on_one_long_line() -> None:
     start = time.monotonic()
     assert len(clean_stream_text("x" * 20_000_000 + "\r" + "y" * 10)) == 10
     assert clean_stream_text("a\rb\n" * 1_000_000) == "b\n" * 1_000_000
-    assert time.monotonic() - start < 10  # nbclient's regex takes minutes on a 900 kB line
+    assert time.monotonic() - start < scaled(10)  # nbclient's regex takes minutes on a 900 kB line
 
 
 def _broken_assignments(tmp_path: Path) -> Path:
@@ -512,7 +513,7 @@ def test_graders_stuck_outside_the_kernel_are_cut_at_the_grading_deadline(
                            str(notebook)], capture_output=True, text=True, timeout=100,
                           env={**os.environ, "TMPDIR": str(private_tmp)}, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert time.monotonic() - start < 60  # 2 s of grading + the join grace, not 120 s
+    assert time.monotonic() - start < min(scaled(60), 110)  # 2 s of grading + the grace, not 120 s
     verdict = json.loads(done.stdout)
     assert verdict["status"] == "errored"
     assert "grading did not finish within its 2 s limit" in verdict["reason"]

@@ -30,6 +30,7 @@ import pytest
 from nbformat import NotebookNode
 from tests.conftest import assignment, mutant
 from tests.security.redteam_support import TIERS, make_sandbox
+from tests.timing import scaled
 
 from mlgrade.config import resolve_settings
 from mlgrade.pipeline import check_notebook
@@ -292,7 +293,7 @@ def test_month6_attack_earns_nothing(tier: str, cells: dict[str, str], extra: tu
         assert all(why in t.feedback for t in result.tests if t.id in lost), why
     assert result.score == result.max_score - sum(t.points for t in result.tests if t.id in lost)
     # nothing of the submission survived, and the grader stayed bounded
-    assert seconds < MAX_SECONDS, f"grading took {seconds:.0f} s"
+    assert seconds < scaled(MAX_SECONDS), f"grading took {seconds:.0f} s"
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     assert rss_mb < MAX_GRADER_RSS_MB, f"the grading process grew to {rss_mb:.0f} MB"
     base = sandbox.last_base  # type: ignore[attr-defined]
