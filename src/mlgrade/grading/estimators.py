@@ -30,8 +30,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -373,6 +374,40 @@ def learner_errors(what: str) -> Iterator[None]:
 def is_finite_number(value: Any) -> bool:
     """Whether a learner value is a real, finite number (not a bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class Started(Generic[T]):
+    """Grader-side work begun now on a daemon thread of this process; :meth:`result` waits for
+    it and returns its value or raises what it raised (an ``AssertionError`` such as a
+    :class:`LearnerFailure` reaches the test that reads it, as if run there)."""
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self._done = threading.Event()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._work = work
+        threading.Thread(target=self._run, daemon=True, name="mlgrade-grader-work").start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._work()
+        except BaseException as exc:  # handed to the reader
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> T:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+def started(work: Callable[[], T]) -> Started[T]:
+    """Begin the grader's own work (a refit that needs nothing more from the kernel) now, in
+    the background, so it runs while later tests question the kernel instead of after them:
+    on a small machine the kernel's fits and the grader's then share the cores."""
+    return Started(work)
 
 
 def overlapped(grader_work: Callable[[], T], kernel_work: Callable[[], U]) -> tuple[T, U]:
