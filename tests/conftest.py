@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_notebook
+from tests.probes import pytest_runtest_setup  # noqa: F401 - the hook: missing under CI=true fails
 
 from mlgrade.assignments import Assignment, default_assignments_dir, get_assignment
 from mlgrade.config import Settings, resolve_settings

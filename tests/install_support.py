@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PY310 = Path("/root/.pyenv/versions/3.10.13/bin/python3.10")
 INSTALL_TIMEOUT_S = 1200  # the first run downloads the dependencies from the package index
 
 

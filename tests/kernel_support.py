@@ -100,6 +100,37 @@ def live_kernel(folder: Path, assignment: Assignment | None = None,
         km.shutdown_kernel(now=True)
 
 
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:"))
+
+
+@dataclass
+class Peak:
+    """This process's resident memory over a block: at its start, and its peak within it."""
+
+    start_kb: int
+    peak_kb: int = 0
+
+    @property
+    def grown_mb(self) -> float:
+        return (self.peak_kb - self.start_kb) / 1024
+
+
+@contextmanager
+def memory_peak() -> Iterator[Peak]:
+    """How far a grading run grows this process at its peak (Linux). VmHWM is reset to the
+    current RSS first (``/proc/self/clear_refs``: 5), so neither the pytest process's earlier
+    peaks (what ``ru_maxrss`` reports: its whole lifetime's) nor its size so far count."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
+        clear.write("5")
+    peak = Peak(_status_kb("VmRSS"))
+    try:
+        yield peak
+    finally:
+        peak.peak_kb = _status_kb("VmHWM")
+
+
 def verdicts(doc_tests: list[dict[str, Any]]) -> dict[str, tuple[str, float]]:
     """test id -> (status, earned): what must agree between the two ways of grading."""
     return {t["id"]: (str(t["status"]), float(t["earned"])) for t in doc_tests}

@@ -1,7 +1,8 @@
 """The cgroup layer: real cgroups nested under this process's own, real processes in them.
 
-Skipped where no writable cgroup exists (not root, no delegation, macOS): the layer is then
-absent, which the first test checks.
+Skipped where no writable cgroup exists (not root, no delegation, macOS), as tests/probes.py
+finds independently (failed instead under CI=true): the layer is then absent, which the first
+test checks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.probes import CGROUPS, requires
 from tests.timing import scaled
 
 from mlgrade.errors import SandboxUnavailableError
@@ -21,12 +23,11 @@ from mlgrade.sandbox import NamespacedSandbox, ProcessSandbox
 from mlgrade.sandbox.cgroup import CgroupJob, CgroupPlan, cgroup_plan, cgroup_problem, hierarchies
 
 PLAN = cgroup_plan()
-needs_cgroups = pytest.mark.skipif(not isinstance(PLAN, CgroupPlan),
-                                   reason=f"no cgroup layer here: {cgroup_problem()}")
+needs_cgroups = requires(CGROUPS)  # the independent probe: mlgrade's plan must then agree
 
 
 def _plan() -> CgroupPlan:
-    assert isinstance(PLAN, CgroupPlan)
+    assert isinstance(PLAN, CgroupPlan), f"cgroups work here but mlgrade sees none: {cgroup_problem()}"
     return PLAN
 
 

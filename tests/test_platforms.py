@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.conftest import FIXTURE_NOTEBOOKS
+from tests.probes import PYTHON310, python310, requires
 from typer.testing import CliRunner
 
 from mlgrade.assignments import default_assignments_dir, get_assignment
@@ -300,17 +301,18 @@ def test_classroom_template_steps_run_green(built_dist: tuple[Path, Path], wheel
 
 @pytest.mark.slow
 @pytest.mark.kernel
-@pytest.mark.skipif(not Path("/root/.pyenv/versions/3.10.13/bin/python3.10").exists(),
-                    reason="Python 3.10 (pyenv's 3.10.13, as on Gradescope's Ubuntu 22.04 image) is not installed")
+@requires(PYTHON310)  # Gradescope's Ubuntu 22.04 image has 3.10: pyenv's or actions/setup-python's
 @pytest.mark.xdist_group("dist")  # one wheel build and venv per run, not per worker
 def test_gradescope_bundle_installs_and_grades_on_python310_externally_managed(
         built_dist: tuple[Path, Path], tmp_path: Path) -> None:
     """setup.sh and run_autograder from the zip, under a Python 3.10 marked externally managed
     (PEP 668, as Ubuntu 24.04 marks its Python): a venv, never --break-system-packages."""
     from tests.conftest import SOLUTIONS
-    from tests.install_support import PY310, clean_env, externally_managed_copy
+    from tests.install_support import clean_env, externally_managed_copy
 
-    python = externally_managed_copy(PY310, tmp_path / "system-python")
+    py310 = python310()
+    assert py310 is not None
+    python = externally_managed_copy(py310, tmp_path / "system-python")
     refused = subprocess.run([str(python), "-m", "pip", "install", "--dry-run", "--no-index", "six"],
                              capture_output=True, text=True, timeout=120, env=clean_env())
     assert refused.returncode != 0 and "externally-managed-environment" in refused.stderr  # PEP 668 is on

@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from tests.probes import BUBBLEWRAP, requires
 from tests.security.redteam_support import TIERS, make_sandbox, redteam
 
 from mlgrade.config import Settings, resolve_settings
@@ -78,7 +79,7 @@ def test_without_bubblewrap_check_falls_back_and_grade_refuses(
         namespaced_module.namespaced_problem.cache_clear()
 
 
-@pytest.mark.skipif(namespaced_module.namespaced_problem() is not None, reason="no bubblewrap")
+@requires(BUBBLEWRAP)
 def test_best_tier_is_namespaced_with_ipc_and_a_slot() -> None:
     sandbox = choose_sandbox(Settings(), "grade", slot=5)
     assert isinstance(sandbox, NamespacedSandbox) and sandbox.slot == 5

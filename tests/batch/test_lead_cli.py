@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import pytest
 from tests.batch.helpers import STARTER, renamed_copy, unrelated_solution, write
 from tests.conftest import solution
+from tests.probes import CHROMIUM, chromium_paths, requires
 from typer.testing import CliRunner
 
 from mlgrade.cli import app
@@ -238,12 +239,11 @@ def test_plot_is_written_at_the_path_printed(lead: Lead, tmp_path: Path) -> None
 
 
 def _browser(width: int) -> Any:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_bin = shutil.which("chromedriver")
-    if chromium is None or driver_bin is None:
-        pytest.skip("no Chromium here: install Debian's chromium and chromium-driver "
-                    "(.ci/run does) to test the dashboard in a real browser")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    found = chromium_paths()
+    assert found is not None
+    chromium, driver_bin = found
+    from selenium import webdriver  # the dev extra's
+
     os.environ.setdefault("SE_OFFLINE", "true")  # never download a driver
     opts = webdriver.ChromeOptions()
     opts.binary_location = chromium
@@ -255,6 +255,7 @@ def _browser(width: int) -> Any:
 
 @pytest.mark.kernel
 @pytest.mark.slow
+@requires(CHROMIUM)  # skipped without it on a laptop; .ci/run installs it, CI=true fails
 def test_dashboard_shows_the_right_numbers_in_chromium(lead: Lead) -> None:
     from selenium.webdriver.common.by import By
 

@@ -11,7 +11,6 @@ value, so it earns nothing.
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -19,10 +18,9 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell
 from tests.conftest import assignment
-from tests.security.redteam_support import Graded, make_sandbox
+from tests.security.redteam_support import Graded, run_graded
 
 from mlgrade.config import resolve_settings
-from mlgrade.pipeline import check_notebook
 
 SECRET_SEED = 2_718_281_828  # an official grade's seed: not one a notebook can guess
 
@@ -101,10 +99,7 @@ def grade_attack(name: str, nb: NotebookNode, tier: str, folder: Path,
     path = folder / f"attack-{uuid.uuid4().hex[:8]}.ipynb"
     nbformat.write(nb, path)
     settings = resolve_settings({"memory_mb": 2048, "seed": seed}, a.limits, environ={})
-    sandbox = make_sandbox(tier)
-    start = time.monotonic()
-    result = check_notebook(path, a, settings, sandbox=sandbox).result
-    return Graded(result, sandbox, time.monotonic() - start)
+    return run_graded(path, a, settings, tier)
 
 
 def assert_honest_verdict(graded: Graded, honest: set[str]) -> None:

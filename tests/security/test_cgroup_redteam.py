@@ -15,13 +15,11 @@ from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from tests.probes import CGROUPS, requires
 from tests.security.redteam_support import ALL_TESTS, TIERS, assert_nothing_survived, grade_hostile
 from tests.security.test_redteam import HONEST, IMPORTS
 
-from mlgrade.sandbox.cgroup import cgroup_problem
-
-pytestmark = [pytest.mark.kernel, pytest.mark.slow,
-              pytest.mark.skipif(cgroup_problem() is not None, reason=f"no cgroup layer: {cgroup_problem()}")]
+pytestmark = [pytest.mark.kernel, pytest.mark.slow, requires(CGROUPS)]
 
 MEMORY_MB = 1024
 # six children, each up to 300 MB touched (stopping quietly at RLIMIT_AS): 1.8 GB in total

@@ -4,7 +4,7 @@ Kernel cases run ``mlgrade check survive NOTEBOOK --format json`` in a child pro
 tier, against ``assignments/survive`` (five one-point tests that read a value, call a function,
 read a file, write a database into the job folder and copy a folder out of it). For every case:
 the verdict is the exact set of passing tests (the attacked test fails with a reason), the
-grader's own peak RSS (``ru_maxrss`` of the mlgrade process) stays under 400 MB, stdout is one
+grader's own peak RSS (VmHWM of the child mlgrade process) stays under 400 MB, stdout is one
 JSON document, nothing appears outside the job folder, and no process or temporary folder is
 left. The file helpers, the tree walk and the stream cleaner are also tested directly.
 """

@@ -21,20 +21,16 @@ nothing of the submission survives. What is attacked:
 from __future__ import annotations
 
 import os
-import resource
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat import NotebookNode
 from tests.conftest import assignment, mutant
-from tests.security.redteam_support import TIERS, make_sandbox
+from tests.security.redteam_support import MAX_GRADER_GROWTH_MB, TIERS, Graded, run_graded
 from tests.timing import scaled
 
 from mlgrade.config import resolve_settings
-from mlgrade.pipeline import check_notebook
-from mlgrade.results import GradeResult
 from mlgrade.sandbox.slots import pids_of_uid, pids_with_token
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
@@ -44,7 +40,6 @@ Q3 = {"test_health_endpoint", "test_predict_valid_requests", "test_predict_accep
       "test_predict_rejects_invalid_input", "test_model_not_loaded_503"}
 Q4 = {"test_mlflow_params_logged", "test_mlflow_metrics_logged"}
 MAX_SECONDS = 180.0  # a month 6 check restarts its kernel once; the machine may be loaded
-MAX_GRADER_RSS_MB = 2500
 
 # --- the serving stack patched: every request answered 200 by a canned app ------------------
 CANNED_SERVING = '''
@@ -263,15 +258,12 @@ CASES = [  # replaced cells, cells added after the setup, tests that must fail, 
 ]
 
 
-def _grade(nb: NotebookNode, tier: str, folder: Path) -> tuple[GradeResult, object, float]:
+def _grade(nb: NotebookNode, tier: str, folder: Path) -> Graded:
     a = assignment("month6")
     path = folder / "submission.ipynb"
     nbformat.write(nb, path)
     settings = resolve_settings({"memory_mb": 2048}, a.limits, environ={})
-    sandbox = make_sandbox(tier)
-    start = time.monotonic()
-    result = check_notebook(path, a, settings, sandbox=sandbox).result
-    return result, sandbox, time.monotonic() - start
+    return run_graded(path, a, settings, tier)
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -281,7 +273,8 @@ def test_month6_attack_earns_nothing(tier: str, cells: dict[str, str], extra: tu
     nb = mutant("month6", cells)
     for source in extra:  # after the setup cell, before any question's cell
         nb.cells.insert(2, nbformat.v4.new_code_cell(source))
-    result, sandbox, seconds = _grade(nb, tier, tmp_path)
+    graded = _grade(nb, tier, tmp_path)
+    result, sandbox, seconds = graded.result, graded.sandbox, graded.seconds
     assert result.status == "graded", result.reason
     failed = {t.id for t in result.tests if t.status != "passed"}
     assert failed == lost, {t.id: t.feedback for t in result.tests if t.status != "passed"}
@@ -294,8 +287,8 @@ def test_month6_attack_earns_nothing(tier: str, cells: dict[str, str], extra: tu
     assert result.score == result.max_score - sum(t.points for t in result.tests if t.id in lost)
     # nothing of the submission survived, and the grader stayed bounded
     assert seconds < scaled(MAX_SECONDS), f"grading took {seconds:.0f} s"
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    assert rss_mb < MAX_GRADER_RSS_MB, f"the grading process grew to {rss_mb:.0f} MB"
+    print(f"\n[grown] month6 {tier}: {graded.grown_mb:.0f} MB")
+    assert graded.grown_mb < MAX_GRADER_GROWTH_MB, f"the grading process grew by {graded.grown_mb:.0f} MB"
     base = sandbox.last_base  # type: ignore[attr-defined]
     assert base is not None and not os.path.lexists(base)
     lease = sandbox._lease  # type: ignore[attr-defined]
@@ -336,7 +329,8 @@ def __import__(name, *args, **kwargs):
 def test_month6_starter_with_hijacked_bridge_scores_zero(tier: str, tmp_path: Path) -> None:
     nb = nbformat.read(assignment("month6").starter, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(HIJACK))
-    result, sandbox, _ = _grade(nb, tier, tmp_path)
+    graded = _grade(nb, tier, tmp_path)
+    result, sandbox = graded.result, graded.sandbox
     assert result.status == "graded", result.reason
     assert result.score == 0, {t.id: t.feedback for t in result.tests if t.status == "passed"}
     assert [t.id for t in result.tests if t.status == "error"] == []
