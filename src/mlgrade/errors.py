@@ -63,7 +63,10 @@ class EnvironmentProblem(MlgradeError):
 
 
 class KernelStartError(EnvironmentProblem):
-    pass
+    """No kernel could start. ``slow``: it started but did not answer in time (a busy
+    machine), which is worth one more try."""
+
+    slow: bool = False
 
 
 class SandboxUnavailableError(EnvironmentProblem):

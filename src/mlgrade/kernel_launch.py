@@ -1,24 +1,37 @@
-"""Starting one kernel through the sandbox: the launch half of a :class:`KernelSession`.
+"""Starting one kernel through the sandbox, and closing all of it: the launch half of a
+:class:`KernelSession`.
 
 The sandbox supplies the command, environment and transport; nbclient's client starts it with
 mlgrade's output caps, in the job folder, its stdout and stderr going to a log file of its own.
+
+nbclient shuts down only a kernel manager it created itself; ours is given to it, so closing
+is done here (:func:`close_kernel`): the client's channels and ZMQ context, the kernel's
+process group, the child process reaped (no zombie), the manager's control socket, ZMQ
+context and connection files. A batch worker grades hundreds of submissions: each one must
+leave no descriptor and no process behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import resource
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpec
+from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 
 from mlgrade.config import Settings
 from mlgrade.errors import KernelStartError
 from mlgrade.kernel_output import BoundedKernelManager, CappedClient
+from mlgrade.reaping import reap_child
 from mlgrade.sandbox import Sandbox
 from mlgrade.sandbox.canary import Canary
+from mlgrade.watchdog import signal_group
 
 
 @dataclass
@@ -67,19 +80,68 @@ def launch_kernel(nb: NotebookNode, job_dir: Path, run_dir: Path, settings: Sett
     # the kernel's own stdout/stderr: kept out of ours, closed with the session
     log_path = run_dir / f"kernel-{number}.log"
     log = stack.enter_context(open(log_path, "wb"))  # noqa: SIM115
+    stack.callback(close_kernel, client, km)  # also after a start that failed half-way
     try:
         stack.enter_context(client.setup_kernel(
             cwd=str(job_dir), env=launch.env, stdout=log, stderr=log))
     except Exception as exc:
         stack.close()
-        lines = (log_tail(log_path) or f"{type(exc).__name__}: {exc}").strip().splitlines()
-        raise KernelStartError(
-            f"could not start a Python kernel ({(lines or [type(exc).__name__])[-1][:200]}). "
-            "Install ipykernel in this environment: `pip install ipykernel`."
-        ) from exc
+        raise start_error(exc, log_tail(log_path)) from exc
     pgid = None
     process = getattr(km.provisioner, "process", None)
     if process is not None:
         with contextlib.suppress(ProcessLookupError):
             pgid = os.getpgid(process.pid)
     return LaunchedKernel(client, stack, pgid, launch.canary)
+
+
+def close_kernel(client: CappedClient, km: BoundedKernelManager) -> None:
+    """Close everything one kernel start opened; safe on a half-started kernel, and twice."""
+    kc, client.kc = client.kc, None
+    try:
+        if kc is not None:
+            kc.stop_channels()  # its sockets, the heartbeat thread, and its own ZMQ context
+    finally:
+        provisioner = km.provisioner
+        process = getattr(provisioner, "process", None)
+        if process is not None:
+            if process.returncode is None:  # not reaped yet, so its pid is still its own
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    signal_group(os.getpgid(process.pid), signal.SIGKILL)
+            reap_child(process)  # patient; one still exiting is reaped by a later call
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+            # LocalProvisioner's attribute: the manager now knows it has no kernel
+            setattr(provisioner, "process", None)  # noqa: B010
+        # the control socket, the manager's own ZMQ context, connection and ipc files
+        run_sync(km.cleanup_resources)()
+
+
+def start_error(exc: BaseException, log: str) -> KernelStartError:
+    """Why a kernel did not start, in one line, with the advice that fits the cause."""
+    lines = (log or f"{type(exc).__name__}: {exc}").strip().splitlines()
+    last = (lines or [type(exc).__name__])[-1][:200]
+    if out_of_descriptors(exc) or "Too many open files" in last:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        limit = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+        return KernelStartError(
+            f"could not start a Python kernel: mlgrade ran out of file descriptors ({last}; "
+            f"the limit is {limit} open files). Raise it, e.g. `ulimit -n 4096`, and run "
+            "mlgrade again.")
+    error = KernelStartError(
+        f"could not start a Python kernel ({last}). "
+        "Install ipykernel in this environment: `pip install ipykernel`.")
+    error.slow = isinstance(exc, TimeoutError) or "didn't respond" in str(exc)
+    return error
+
+
+def out_of_descriptors(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is EMFILE/ENFILE: the process or the system has
+    no file descriptor left (ZMQ raises ``ZMQError`` with the same errno)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if getattr(exc, "errno", None) in (errno.EMFILE, errno.ENFILE):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
