@@ -14,9 +14,7 @@ leave no descriptor and no process behind.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import resource
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ from jupyter_core.utils import run_sync
 from nbformat import NotebookNode
 
 from mlgrade.config import Settings
-from mlgrade.errors import KernelStartError
+from mlgrade.errors import KernelStartError, OutOfDescriptors, out_of_descriptors
 from mlgrade.kernel_output import BoundedKernelManager, CappedClient
 from mlgrade.reaping import reap_child
 from mlgrade.sandbox import Sandbox
@@ -58,6 +56,7 @@ def log_tail(path: Path, size: int = 2000) -> str:
 def launch_kernel(nb: NotebookNode, job_dir: Path, run_dir: Path, settings: Settings,
                   sandbox: Sandbox, number: int) -> LaunchedKernel:
     """Start kernel number ``number`` of a session (files ``kernel-N.*`` in ``run_dir``)."""
+    require_descriptors()
     launch = sandbox.launch(job_dir, run_dir, settings)
     # an answer document is JSON inside JSON (escapes): room for twice the result cap
     km = BoundedKernelManager(kernel_name="mlgrade-sandboxed", max_message_bytes=2 * max(
@@ -123,12 +122,7 @@ def start_error(exc: BaseException, log: str) -> KernelStartError:
     lines = (log or f"{type(exc).__name__}: {exc}").strip().splitlines()
     last = (lines or [type(exc).__name__])[-1][:200]
     if out_of_descriptors(exc) or "Too many open files" in last:
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        limit = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
-        return KernelStartError(
-            f"could not start a Python kernel: mlgrade ran out of file descriptors ({last}; "
-            f"the limit is {limit} open files). Raise it, e.g. `ulimit -n 4096`, and run "
-            "mlgrade again.")
+        return OutOfDescriptors(f"could not start a Python kernel: {last}")
     error = KernelStartError(
         f"could not start a Python kernel ({last}). "
         "Install ipykernel in this environment: `pip install ipykernel`.")
@@ -136,12 +130,28 @@ def start_error(exc: BaseException, log: str) -> KernelStartError:
     return error
 
 
-def out_of_descriptors(exc: BaseException | None) -> bool:
-    """Whether ``exc`` (or what caused it) is EMFILE/ENFILE: the process or the system has
-    no file descriptor left (ZMQ raises ``ZMQError`` with the same errno)."""
-    seen = 0
-    while exc is not None and seen < 10:
-        if getattr(exc, "errno", None) in (errno.EMFILE, errno.ENFILE):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+FD_HEADROOM = 64  # descriptors a kernel start and its grading need, with room to spare
+
+
+def open_descriptors() -> int | None:
+    """How many descriptors this process has open (None where the OS cannot say)."""
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        with contextlib.suppress(OSError):
+            return len(os.listdir(folder)) - 1  # less the one listdir itself opened
+    return None
+
+
+def require_descriptors(needed: int = FD_HEADROOM) -> None:
+    """Refuse to start a kernel with fewer than ``needed`` descriptors left: ZMQ aborts the
+    whole process (no exception) when its I/O thread cannot open one."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to check
+        return
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    used = open_descriptors()
+    if soft == resource.RLIM_INFINITY or used is None:
+        return
+    if soft - used < needed:
+        raise OutOfDescriptors(f"{max(soft - used, 0)} of {soft} free, a kernel and its "
+                               f"grading need about {needed}")
