@@ -21,6 +21,7 @@ from tests.conftest import REPO, SOLUTIONS, assignment, default_signals
 from mlgrade.errors import OutOfDescriptors
 from mlgrade.kernel_launch import require_descriptors
 from mlgrade.pipeline import check_notebook
+from mlgrade.reaping import MIN_POLLS, reap_child, wait_for
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
 
@@ -159,3 +160,33 @@ def test_too_few_descriptors_is_one_line_naming_the_limit() -> None:
     message = str(caught.value)
     assert f"the limit is {used + 8} open files" in message and "ulimit -n 4096" in message
     assert "\n" not in message and "ipykernel" not in message
+
+
+# -- patience: a slow machine is not a quarantine ---------------------------------------------
+def test_a_wait_that_sees_progress_goes_on_past_its_window() -> None:
+    """Processes going one by one (a slow machine) restart the window each time: with no
+    window at all the wait still lasts until the last is gone."""
+    left = list(range(3 * MIN_POLLS))
+    calls = []
+
+    def find() -> list[int]:
+        calls.append(len(left))
+        if len(calls) % 2 == 0:
+            left.pop()  # one goes every other look
+        return list(left)
+
+    assert wait_for(find, lambda pids: not pids, base_s=0.0) == []
+
+
+def test_a_wait_without_progress_gives_up_after_its_minimum_looks() -> None:
+    looks = []
+    retried = []
+    result = wait_for(lambda: looks.append(1) or [4242], lambda pids: not pids, base_s=0.0,
+                      retry=retried.append, still_dying=lambda pids: False)
+    assert result == [4242] and len(looks) == MIN_POLLS and len(retried) == MIN_POLLS - 1
+
+
+def test_reap_child_leaves_no_zombie() -> None:
+    child = subprocess.Popen(["sleep", "60"])
+    assert reap_child(child) and child.returncode == -9
+    assert child.pid not in zombie_children(os.getpid())

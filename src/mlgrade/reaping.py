@@ -86,9 +86,10 @@ def wait_for(check: Callable[[], T], done: Callable[[T], bool], *, base_s: float
     """Call ``check()`` until ``done`` holds for its result, and return that last result.
 
     Between calls: ``retry(result)`` (e.g. SIGKILL again) and a sleep growing from 2 ms to
-    0.2 s. It gives up once at least :data:`MIN_POLLS` calls were made *and* ``patience(base_s)``
-    passed since the result last changed (:data:`DYING_FACTOR` times that, up to
-    :data:`DYING_CAP_S`, while ``still_dying(result)`` holds)."""
+    0.2 s (back to 2 ms when the result changed). It gives up once at least
+    :data:`MIN_POLLS` calls were made *and* ``patience(base_s)`` passed since the result last
+    changed (:data:`DYING_FACTOR` times that, up to :data:`DYING_CAP_S`, while
+    ``still_dying(result)`` holds)."""
     changed = time.monotonic()
     sleep = _FIRST_SLEEP_S
     polls = 0
@@ -100,7 +101,7 @@ def wait_for(check: Callable[[], T], done: Callable[[T], bool], *, base_s: float
             return result
         now = time.monotonic()
         if polls > 1 and result != last:
-            changed, polls = now, 1  # progress: the window starts again
+            changed, polls, sleep = now, 1, _FIRST_SLEEP_S  # progress: the window starts again
         last = result
         if polls >= MIN_POLLS and now - changed > patience(base_s):
             if still_dying is None or not still_dying(result):
