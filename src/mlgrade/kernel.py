@@ -77,12 +77,16 @@ class KernelSession:
 
     def start(self) -> None:
         """Start a kernel (the session's next) and, where the tier has one, run its canary."""
+        first = self.starts == 0
         try:
             launched = self._launch()
         except KernelStartError as exc:
-            if not exc.slow:
+            # the first start failing stops a whole batch: if it only timed out (a busy
+            # machine), it gets one more try. A restart's failure is the learner's files'
+            # doing (see restart) and fails closed at once.
+            if not (exc.slow and first):
                 raise
-            self._reap()  # a start that timed out on a busy machine gets one more try
+            self._reap()
             launched = self._launch()
         self._stack, self._client, self._pgid = launched.stack, launched.client, launched.pgid
         if launched.canary is not None:

@@ -106,7 +106,9 @@ def close_kernel(client: CappedClient, km: BoundedKernelManager) -> None:
         if process is not None:
             if process.returncode is None:  # not reaped yet, so its pid is still its own
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    signal_group(os.getpgid(process.pid), signal.SIGKILL)
+                    group = os.getpgid(process.pid)
+                    if group != os.getpgrp():  # its own session (jupyter_client's), never ours
+                        signal_group(group, signal.SIGKILL)
             reap_child(process)  # patient; one still exiting is reaped by a later call
             for stream in (process.stdin, process.stdout, process.stderr):
                 if stream is not None:
