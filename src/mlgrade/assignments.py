@@ -227,9 +227,16 @@ def missing_modules(modules: tuple[str, ...], python: str) -> tuple[str, ...]:
         return ()
     probe = ("import importlib.util, json, sys\n"
              "print(json.dumps([m for m in sys.argv[1:] if importlib.util.find_spec(m) is None]))")
+    from mlgrade.reaping import patience
+
+    argv = [python, "-I", "-c", probe, *modules]
     try:
-        done = subprocess.run([python, "-I", "-c", probe, *modules], capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT_S, check=False)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                                  check=False)
+        except subprocess.TimeoutExpired:  # a busy machine, not a missing package: once more
+            done = subprocess.run(argv, capture_output=True, text=True, check=False,
+                                  timeout=patience(4 * PROBE_TIMEOUT_S))
         found = json.loads(done.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         return modules  # an interpreter that cannot answer cannot run the month either

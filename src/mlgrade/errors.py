@@ -63,11 +63,41 @@ class EnvironmentProblem(MlgradeError):
 
 
 class KernelStartError(EnvironmentProblem):
-    pass
+    """No kernel could start. ``slow``: it started but did not answer in time (a busy
+    machine), which is worth one more try."""
+
+    slow: bool = False
 
 
 class SandboxUnavailableError(EnvironmentProblem):
     pass
+
+
+class OutOfDescriptors(KernelStartError):
+    """This process has (nearly) no file descriptor left: the limit is too low for grading."""
+
+    def __init__(self, detail: str) -> None:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        limit = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+        super().__init__(
+            f"too few file descriptors for grading ({detail}; the limit is {limit} open files "
+            "per process). Raise it, e.g. `ulimit -n 4096`, and run mlgrade again.")
+
+
+def out_of_descriptors(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is EMFILE/ENFILE: no file descriptor left (ZMQ's
+    ``ZMQError`` carries the same errno)."""
+    import errno
+
+    for _ in range(10):
+        if exc is None:
+            return False
+        if getattr(exc, "errno", None) in (errno.EMFILE, errno.ENFILE):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class MissingPackagesError(EnvironmentProblem):

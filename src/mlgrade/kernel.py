@@ -26,7 +26,7 @@ from nbformat.v4 import new_code_cell
 
 from mlgrade.config import Settings
 from mlgrade.errors import CanaryFailed, KernelStartError
-from mlgrade.kernel_launch import launch_kernel
+from mlgrade.kernel_launch import LaunchedKernel, launch_kernel
 from mlgrade.kernel_output import CappedClient
 from mlgrade.sandbox import Sandbox
 from mlgrade.sandbox.canary import Canary
@@ -60,7 +60,11 @@ class KernelSession:
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> KernelSession:
-        self.start()
+        try:
+            self.start()
+        except BaseException:  # a failed start still gives back the slot's uid and cgroup
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -73,12 +77,25 @@ class KernelSession:
 
     def start(self) -> None:
         """Start a kernel (the session's next) and, where the tier has one, run its canary."""
-        launched = launch_kernel(self.nb, self.job_dir, self.run_dir, self.settings,
-                                 self.sandbox, self.starts)
-        self.starts += 1
+        first = self.starts == 0
+        try:
+            launched = self._launch()
+        except KernelStartError as exc:
+            # the first start failing stops a whole batch: if it only timed out (a busy
+            # machine), it gets one more try. A restart's failure is the learner's files'
+            # doing (see restart) and fails closed at once.
+            if not (exc.slow and first):
+                raise
+            self._reap()
+            launched = self._launch()
         self._stack, self._client, self._pgid = launched.stack, launched.client, launched.pgid
         if launched.canary is not None:
             self._check_canary(launched.canary)
+
+    def _launch(self) -> LaunchedKernel:
+        number, self.starts = self.starts, self.starts + 1
+        return launch_kernel(self.nb, self.job_dir, self.run_dir, self.settings, self.sandbox,
+                             number)
 
     def _check_canary(self, canary: Canary) -> None:
         """Before any learner code: the sandbox must give what its tier promises."""
@@ -102,11 +119,14 @@ class KernelSession:
                 stack.close()
         finally:
             self._killpg(signal.SIGKILL)
-            # then whatever left the process group (setsid, double fork): the sandbox finds it
-            # by uid or token, and raises if it will not die (the slot is quarantined)
-            reap = getattr(self.sandbox, "reap", None)
-            if reap is not None:
-                reap()
+            self._reap()
+
+    def _reap(self) -> None:
+        """Whatever left the process group (setsid, double fork): the sandbox finds it by uid
+        or token, and raises if it will not die (the slot is quarantined)."""
+        reap = getattr(self.sandbox, "reap", None)
+        if reap is not None:
+            reap()
 
     def restart(self) -> None:
         """A fresh kernel after the learner's code killed or hung the last one.

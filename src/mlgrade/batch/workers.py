@@ -34,7 +34,13 @@ from typing import Any, Protocol
 
 from mlgrade import __version__
 from mlgrade.config import Settings
-from mlgrade.errors import EnvironmentProblem, MlgradeError, UsageError
+from mlgrade.errors import (
+    EnvironmentProblem,
+    MlgradeError,
+    OutOfDescriptors,
+    UsageError,
+    out_of_descriptors,
+)
 
 TERM_GRACE_S = 10.0  # a worker told to stop gets this long to shut its kernel down
 SLOW_START_S = 120.0  # allowance for starting a worker process (imports) on a busy machine
@@ -162,6 +168,8 @@ def grade_task(task: GradeTask, slot: int) -> Outcome:
         except MlgradeError as exc:  # e.g. the file is not a readable notebook
             return errored_outcome(task, str(exc), "unreadable", time.perf_counter() - start)
         except Exception as exc:  # a bug must not lose the batch: record it, carry on
+            if out_of_descriptors(exc):  # the machine's limit: every submission would fail
+                return {"fatal": str(OutOfDescriptors(f"{type(exc).__name__}: {exc}"))}
             return errored_outcome(task, f"mlgrade failed internally ({type(exc).__name__}: "
                                    f"{exc}); please report it", "internal",
                                    time.perf_counter() - start)

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mlgrade.assignments import resolve_assignments_dir
-from mlgrade.errors import ExitCode, MlgradeError
+from mlgrade.errors import ExitCode, MlgradeError, OutOfDescriptors, out_of_descriptors
 
 err = Console(stderr=True, highlight=False)
 
@@ -86,6 +86,10 @@ def handles_errors(func: F) -> F:
         except Exception as exc:  # a bug of ours: one line, documented code, no locals
             if options.debug:
                 traceback.print_exc()
+            if out_of_descriptors(exc):  # not a bug: the machine's limit, one line and code 3
+                problem = OutOfDescriptors(f"{type(exc).__name__}: {exc}")
+                fail_line(str(problem))
+                raise typer.Exit(int(problem.exit_code)) from None
             fail_line(f"internal error in mlgrade ({type(exc).__name__}: {exc}). Please report it; "
                       "run again with --debug for the traceback.")
             raise typer.Exit(int(ExitCode.INTERNAL)) from None

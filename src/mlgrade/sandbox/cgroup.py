@@ -30,7 +30,6 @@ import errno
 import functools
 import itertools
 import os
-import signal
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlgrade.errors import SandboxUnavailableError
+from mlgrade.reaping import all_dying, kill_all, patience, wait_for
 
 PIDS_MAX = 512  # processes and threads of one kernel (BLAS and torch pools count)
 EMPTY_WAIT_S = 3.0
@@ -306,21 +306,17 @@ class CgroupJob:
             if kill.exists():  # cgroup v2: every process at once, forks in flight included
                 with contextlib.suppress(OSError):
                     _write(kill, "1")
-        deadline = time.monotonic() + wait_s
-        while True:
-            left = self.pids()
-            if not left:
-                break
-            if time.monotonic() > deadline:
-                raise SandboxUnavailableError(
-                    f"{len(left)} process(es) stayed in cgroup {self.name} after SIGKILL (pids "
-                    f"{left[:5]}); the slot is quarantined and grading stopped. Kill them "
-                    f"(`ps -fp PID`), remove {self.folders[0]} with rmdir, and run mlgrade again."
-                )
-            for pid in left:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.002)
+        # patient (scaled by the load, longer while the processes are visibly dying): only
+        # what survives SIGKILL quarantines the slot, not a slow machine
+        left = wait_for(self.pids, lambda pids: not pids, base_s=wait_s, retry=kill_all,
+                        still_dying=all_dying)
+        if left:
+            raise SandboxUnavailableError(
+                f"{len(left)} process(es) stayed in cgroup {self.name} after SIGKILL (pids "
+                f"{left[:5]}); the slot is quarantined and grading stopped. Kill them "
+                f"(`ps -fp PID`), remove {self.folders[0]} with rmdir, and run mlgrade again."
+            )
+        deadline = time.monotonic() + patience(wait_s)
         for folder in reversed(list(self.folders)):
             while True:
                 try:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from mlgrade.config import Settings
 from mlgrade.fsutil import write_text_atomic
+from mlgrade.reaping import patience
 from mlgrade.sandbox import (
     KernelLaunch,
     ipykernel_argv,
@@ -41,6 +42,7 @@ from mlgrade.sandbox.slots import kernel_user, passwd_files
 
 NAMESPACES = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
               "--unshare-cgroup-try", "--die-with-parent", "--hostname", "mlgrade"]
+PROBE_TIMEOUT_S = 20.0  # for the first try of the bwrap probe (the second is longer)
 # root inside the box only until the launcher drops to the slot uid
 ROOT_CAPS = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
              "--cap-add", "CAP_CHOWN"]
@@ -113,10 +115,17 @@ def namespaced_problem() -> str | None:
         return "bubblewrap (bwrap) is not installed"
     argv = [bwrap, *NAMESPACES, *([] if _as_root() else ["--unshare-user"]), *system_binds(),
             "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/env", "true"]
-    try:
-        done = subprocess.run(argv, capture_output=True, timeout=20, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return f"bwrap did not run ({exc})"
+    done = None
+    for timeout in (PROBE_TIMEOUT_S, patience(4 * PROBE_TIMEOUT_S)):  # a busy machine: retry
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+            break
+        except subprocess.TimeoutExpired as exc:
+            slow = exc
+        except (OSError, subprocess.SubprocessError) as exc:
+            return f"bwrap did not run ({exc})"
+    if done is None:
+        return f"bwrap did not run ({slow}; is the machine overloaded?)"
     if done.returncode != 0:
         detail = done.stderr.decode(errors="replace").strip().splitlines()
         return "bwrap failed: " + (detail[-1][:160] if detail else f"exit {done.returncode}")

@@ -12,19 +12,17 @@ the slot is quarantined: :class:`SandboxUnavailableError`, which stops a batch.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import os
-import signal
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from mlgrade.errors import SandboxUnavailableError
+from mlgrade.reaping import all_dying, kill_all, wait_for
 
 UID_BASE = int(os.environ.get("MLGRADE_UID_BASE", "61000"))
 UID_STRIDE = 64  # slot s may also use UID_BASE + s + k * UID_STRIDE when its own uid is busy
@@ -122,22 +120,18 @@ def pids_with_token(token: str) -> list[int]:
 
 
 def kill_until_gone(find: Callable[[], list[int]], what: str, wait_s: float = REAP_WAIT_S) -> None:
-    """SIGKILL whatever ``find()`` returns until it returns nothing; quarantine otherwise."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        pids = find()
-        if not pids:
-            return
-        if time.monotonic() > deadline:
-            raise SandboxUnavailableError(
-                f"{len(pids)} process(es) of {what} survived SIGKILL (pids {pids[:5]}); the slot "
-                "is quarantined and grading stopped. Check them with `ps -fp PID`, kill them, "
-                "and run mlgrade again."
-            )
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.02)
+    """SIGKILL whatever ``find()`` returns until it returns nothing; quarantine what survives.
+
+    The wait is :func:`mlgrade.reaping.wait_for`'s: ``wait_s`` stretched by the machine's load,
+    longer while what is left is visibly dying, so a slow machine is not a quarantine."""
+    left = wait_for(find, lambda pids: not pids, base_s=wait_s, retry=kill_all,
+                    still_dying=all_dying)
+    if left:
+        raise SandboxUnavailableError(
+            f"{len(left)} process(es) of {what} survived SIGKILL (pids {left[:5]}); the slot "
+            "is quarantined and grading stopped. Check them with `ps -fp PID`, kill them, "
+            "and run mlgrade again."
+        )
 
 
 @dataclass
@@ -167,7 +161,7 @@ class SlotLease:
             # the lock was free, so anything still running as this uid is an orphan of a
             # crashed run: clear it before use, or skip the uid if it will not die
             try:
-                kill_until_gone(functools.partial(pids_of_uid, uid), f"uid {uid}", wait_s=1.0)
+                kill_until_gone(functools.partial(pids_of_uid, uid), f"uid {uid}")
             except SandboxUnavailableError:
                 handle.close()
                 continue

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from mlgrade.reaping import reap_child
 from mlgrade.selfcheck.wire import Channel, ChannelClosed, sigint_blocked
 
 _HARNESS = Path(__file__).resolve().parents[1] / "bridge" / "harness.py"
@@ -65,10 +66,7 @@ class Worker:
         return ""
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.process.kill()
-        with contextlib.suppress(Exception):
-            self.process.wait(5)
+        reap_child(self.process)  # patient on a busy machine; never left a zombie of the kernel
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):
