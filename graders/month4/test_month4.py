@@ -34,6 +34,7 @@ from xgboost import XGBClassifier
 from mlgrade.grading import expect, expect_close, points
 from mlgrade.grading.estimators import (
     SPEC_SOURCE,
+    grader_fit,
     learner_errors,
     overlapped,
     rebuild,
@@ -135,11 +136,16 @@ def models_agree(nb, seed, models_claim) -> dict[str, bool] | AssertionError:
     X, y = interaction_data(200, rng)
     X_new, _y_new = interaction_data(100, rng)
     def grader_side() -> dict[str, Any]:
-        fitted = {}
-        for key, spec in models_claim["specs"].items():
-            with single_threaded(), learner_errors(f"build_models()['{key}']"):
-                fitted[key] = rebuild(spec).fit(X, y).predict_proba(X_new)[:, 1]
-        return fitted
+        models = {key: rebuild(spec) for key, spec in models_claim["specs"].items()}
+
+        def fit() -> dict[str, np.ndarray]:
+            fitted = {}
+            for key, model in models.items():
+                with learner_errors(f"build_models()['{key}']"):
+                    fitted[key] = model.fit(X, y).predict_proba(X_new)[:, 1]
+            return fitted
+
+        return grader_fit(fit, "build_models()")
 
     try:
         ours, got = overlapped(grader_side, lambda: nb.eval_untrusted(
@@ -160,12 +166,16 @@ def grader_cv(claim: Any, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """The grader's own leak-free 5-fold CV ROC-AUC of each learner model, run here."""
     if isinstance(claim, AssertionError):
         raise claim
-    scores = {}
-    for key, spec in sorted(claim["specs"].items()):
-        model = rebuild(spec)
-        with single_threaded(), learner_errors(f"build_models()['{key}']"):
-            scores[key] = float(cross_val_score(model, X, y, cv=CV, scoring="roc_auc").mean())
-    return scores
+    models = {key: rebuild(spec) for key, spec in sorted(claim["specs"].items())}
+
+    def cross_validate() -> dict[str, float]:
+        scores = {}
+        for key, model in models.items():
+            with learner_errors(f"build_models()['{key}']"):
+                scores[key] = float(cross_val_score(model, X, y, cv=CV, scoring="roc_auc").mean())
+        return scores
+
+    return grader_fit(cross_validate, "build_models()")
 
 
 # -- Q1 --------------------------------------------------------------------------------------
@@ -325,9 +335,12 @@ def search_fit(nb, seed, search_claim) -> dict[str, Any] | AssertionError:
     X_new, y_new = interaction_data(1000, rng)
     def grader_side() -> Any:
         search = _search(search_claim)
-        with single_threaded(), learner_errors("build_search()"):
+
+        def fit() -> tuple[Any, np.ndarray]:
             search.fit(X, y)
-            return search, search.predict_proba(X_new)[:, 1]
+            return search.best_params_, search.predict_proba(X_new)[:, 1]
+
+        return grader_fit(fit, "build_search()")
 
     def kernel_side() -> Any:
         theirs = nb.call("build_search", keep=True)
@@ -335,12 +348,12 @@ def search_fit(nb, seed, search_claim) -> dict[str, Any] | AssertionError:
         return nb.call(theirs.attr("predict_proba"), X_new)
 
     try:
-        (search, here), proba = overlapped(grader_side, kernel_side)
+        (best, here), proba = overlapped(grader_side, kernel_side)
     except AssertionError as exc:  # a LearnerFailure or a failed expect: the tests report it
         return exc
     agree = bool(isinstance(proba, np.ndarray) and proba.shape == (len(X_new), 2)
                  and np.allclose(proba[:, 1], here, rtol=1e-6, atol=1e-6))
-    return {"search": search, "here": here, "y_new": y_new, "agree": agree}
+    return {"best_params": best, "here": here, "y_new": y_new, "agree": agree}
 
 
 def _agreeing(search_fit: Any) -> dict[str, Any]:
@@ -374,7 +387,7 @@ def test_search_is_unfitted_cv_search(search_claim, search_fit):
 def test_search_on_fresh_data(search_fit):
     """the search, fitted on fresh rows, scores well on other held-out rows"""
     fit = _agreeing(search_fit)
-    best = fit["search"].best_params_
+    best = fit["best_params"]
     expect(isinstance(best, dict) and len(best) >= 1,
            "after fitting, the search's best_params_ should be a dict of tuned settings.")
     auc = float(roc_auc_score(fit["y_new"], fit["here"]))
@@ -385,8 +398,9 @@ def test_search_on_fresh_data(search_fit):
 @pytest.fixture(scope="module")
 def search_here(nb) -> Any:
     """The learner's `search` rebuilt here from its own parameters and fitted on the training
-    split only: what `search` should be (or the failure that rebuilding it met)."""
-    X_train, _X_test, y_train, _y_test = notebook_split()
+    split only: its best CV score and its probabilities for the test split (or the failure
+    that rebuilding or fitting it met)."""
+    X_train, X_test, y_train, _y_test = notebook_split()
     try:
         expect(nb.has("search"), "`search` should be your build_search(), fitted on X_train and "
                "y_train.")
@@ -394,8 +408,13 @@ def search_here(nb) -> Any:
         expect(spec is not None, "`search` is not set yet (it is None): fit build_search() on "
                "X_train, y_train and store it in `search`.")
         search = rebuild(spec)
-        with single_threaded(), learner_errors("your `search`"):
-            return search.fit(X_train, y_train)
+
+        def fit() -> dict[str, Any]:
+            search.fit(X_train, y_train)
+            return {"best_score": float(search.best_score_),
+                    "proba": search.predict_proba(X_test)[:, 1]}
+
+        return grader_fit(fit, "your `search`")
     except AssertionError as exc:  # a LearnerFailure or a failed expect: the tests report it
         return exc
 
@@ -408,8 +427,8 @@ def test_search_no_test_peeking(nb, search_here):
         raise search_here
     expect(nb.has("search.best_score_"), "`search` should be your build_search(), fitted on "
            "X_train and y_train.")
-    honest_auc = float(roc_auc_score(y_test, search_here.predict_proba(X_test)[:, 1]))
-    expect_close(nb.get("search.best_score_"), float(search_here.best_score_), "`search` was not "
+    honest_auc = float(roc_auc_score(y_test, search_here["proba"]))
+    expect_close(nb.get("search.best_score_"), search_here["best_score"], "`search` was not "
                  "fitted on the training split alone (its best CV score differs from the same "
                  "search fitted on X_train, y_train): fit it on the training rows only; the test "
                  "rows must stay unseen until the end.", rtol=1e-6, atol=1e-6)
