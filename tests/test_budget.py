@@ -21,6 +21,7 @@ from sklearn.svm import SVC
 
 from mlgrade.bridge.client import LearnerFailure
 from mlgrade.commands._quiet import native_output_silenced
+from mlgrade.grading import Fail, as_numbers
 from mlgrade.grading.budget import MAX_FITS, OverBudget, check_budget, cost
 from mlgrade.grading.child import run_budgeted
 from mlgrade.grading.estimators import grader_fit, rebuild
@@ -158,3 +159,27 @@ def test_native_output_is_silenced_and_python_stderr_still_shows(
     assert out == "after\n"
     assert "native" not in err
     assert "progress" in err or sys.stderr.fileno() != 2  # only a real stderr is re-pointed
+
+
+# ------------------------------------------------------------------------ learner values
+@pytest.mark.parametrize("value", ["12", None, True, [[1, 2], [3]], [["a", "b"], ["c", "d"]],
+                                   {"a": 1}, [object()]])
+def test_as_numbers_fails_the_check_for_what_is_not_numbers(value: object) -> None:
+    with pytest.raises(Fail, match=r"^the table should hold counts \(got "):
+        as_numbers(value, "the table should hold counts")
+
+
+def test_as_numbers_reads_numbers_of_any_plain_kind() -> None:
+    assert as_numbers([[1, 2], [3, 4]], "m").tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert as_numbers(np.array([1, 2.5], dtype=object), "m").dtype == np.float64
+    assert np.isnan(as_numbers(float("nan"), "m"))
+
+
+def test_run_isolated_readers_have_a_memory_limit() -> None:
+    import math
+
+    from mlgrade.grading.files import READER_MEMORY_MB, run_isolated
+
+    assert run_isolated(math.factorial, 5, timeout=60, what="the store") == 120
+    with pytest.raises(LearnerFailure, match=f"^the store: .*memory limit of {READER_MEMORY_MB} MB"):
+        run_isolated(np.ones, 10**10, timeout=60, what="the store")

@@ -576,7 +576,7 @@ def _check_png_header(data: bytes) -> None:
            f"{MAX_PIXELS:,} pixels): save the whole figure at an ordinary size.")
 
 
-def _colours(data: bytes) -> tuple[np.ndarray, np.ndarray, bool]:
+def _pixel_colours(data: bytes) -> tuple[np.ndarray, np.ndarray, bool]:
     """Decoded and summed up in a child process under the grader's budget: the image's distinct
     colours, their pixel counts, and whether anything is drawn."""
     try:
@@ -625,8 +625,9 @@ def _saved_image(nb, path: str, why: str) -> tuple[np.ndarray, np.ndarray]:
             raise LearnerFailure(f"scatter_plot did not save a file at the path it was given "
                                  f"({why}): call fig.savefig(path).") from None
         _check_png_header(data)
-        values, counts, drawn_ok = run_budgeted(lambda: _colours(data), what="the saved PNG",
-                                                memory_mb=512, failed="could not be decoded")
+        values, counts, drawn_ok = run_budgeted(lambda: _pixel_colours(data),
+                                                what="the saved PNG", memory_mb=512,
+                                                failed="could not be decoded")
         _IMAGES[path] = ((values, counts), drawn_ok)
     colours, drawn_ok = _IMAGES[path]
     expect(drawn_ok, f"the saved PNG is blank ({why}): save the figure after drawing on it.")

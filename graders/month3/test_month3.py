@@ -36,7 +36,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlgrade.grading import LearnerFailure, expect, expect_close, expect_type, points
+from mlgrade.grading import LearnerFailure, as_numbers, expect, expect_close, expect_type, points
 from mlgrade.grading.estimators import (
     grader_fit,
     rebuild,
@@ -323,7 +323,8 @@ def test_evaluate_confusion_matrix(evaluated):
     """evaluate: confusion matrix of the model's predictions on the rows it is given"""
     got, y, pred, _score = evaluated
     expect("confusion_matrix" in got, "evaluate's dict has no 'confusion_matrix' key.")
-    cm = np.asarray(got["confusion_matrix"])
+    cm = as_numbers(got["confusion_matrix"], "the confusion matrix should be a 2 x 2 table of "
+                    "counts.")
     want = confusion_matrix(y, pred)
     expect(cm.shape == (2, 2), "the confusion matrix should be 2 x 2.")
     expect(not np.array_equal(cm, want.T), "the confusion matrix is transposed: rows are the "
@@ -438,7 +439,7 @@ def test_reported_metrics_are_held_out(nb, model_here):
     expect_close([f1, auc, precision, recall], want,
                  "`test_metrics` do not match your `model` evaluated on X_test, y_test.",
                  rtol=1e-6)
-    expect_close(np.asarray(reported.get("confusion_matrix")), confusion_matrix(y_te, pred),
+    expect_close(reported.get("confusion_matrix"), confusion_matrix(y_te, pred),
                  "`test_metrics['confusion_matrix']` does not match your `model` on X_test, "
                  "y_test.")
 
