@@ -7,9 +7,9 @@ Instead the grader asks for a *spec* of the learner's estimator (the class path 
 hand, and rebuilds the estimator here:
 
     spec = spec_of_call(nb, "build_pipeline", what="`build_pipeline()`")   # a learner claim
-    pipe = rebuild(spec)          # allow-listed classes only, plain-data params only
-    with single_threaded(), learner_errors("your pipeline"):
-        scores = cross_val_score(pipe, X, y, cv=folds, scoring="f1")   # labels never leave here
+    pipe = rebuild(spec)          # allow-listed classes only, plain-data params, within budget
+    scores = grader_fit(lambda: cross_val_score(pipe, X, y, cv=folds, scoring="f1"),
+                        "your pipeline")   # in a child under limits; labels never leave here
 
 A spec is JSON-like data: ``None``/bool/int/float/str, lists, tuples, dicts, NumPy arrays of plain
 dtypes, and tagged dicts: ``{"__class__": "sklearn.linear_model._logistic.LogisticRegression",
