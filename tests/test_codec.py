@@ -26,12 +26,18 @@ def roundtrip(value: object) -> object:
 
 @pytest.mark.parametrize(
     "value",
-    [None, True, 3, -(2**70), 1.5, "héllo", b"\x00\x01", [1, "a", None], (1, 2.0),
+    [None, True, 3, -(2**63), 2**64 - 1, 1.5, "héllo", b"\x00\x01", [1, "a", None], (1, 2.0),
      {"a": 1, 2: [3]}, {1, 2, 3}],
 )
 def test_plain_values_roundtrip(value: object) -> None:
     assert roundtrip(value) == value
     assert type(roundtrip(value)) is type(value)
+
+
+@pytest.mark.parametrize("value", [-(2**63) - 1, 2**64, 10**400, [1, 10**400]])
+def test_integers_no_number_type_holds_are_refused(value: object) -> None:
+    with pytest.raises(DecodeError, match="outside the 64-bit range"):
+        roundtrip(value)
 
 
 def test_special_floats_are_tagged_not_json_constants() -> None:

@@ -8,7 +8,6 @@ here, and "the input is unchanged" is judged on the grader's frame fetched back 
 
 from __future__ import annotations
 
-import io
 import re
 import sqlite3
 import tempfile
@@ -22,11 +21,12 @@ import pytest
 from matplotlib.colors import to_rgba
 
 from mlgrade.grading import LearnerFailure, Ref, Target, expect, expect_close, expect_type, points
+from mlgrade.grading.child import run_budgeted
 from mlgrade.grading.files import fresh_path, write_job_file
+from mlgrade.grading.images import MAX_PIXELS, decode_png, png_size
 
 AGE_BINS = [0, 25, 35, 50, 120]
 AGE_LABELS = ["18-25", "26-35", "36-50", "51+"]
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -564,24 +564,35 @@ def _plot(nb, rng: np.random.Generator) -> tuple[pd.DataFrame, str, dict[str, An
     return df, path, info
 
 
-def _decode_png(data: bytes) -> np.ndarray:
-    """Decode the whole PNG here (signature, header, every chunk and pixel); RGB pixels."""
-    expect(data[:8] == PNG_MAGIC and data[12:16] == b"IHDR", "the saved file is not a PNG "
-           "image: save with fig.savefig(path) (the .png extension picks the format) and don't "
-           "force another format.")
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    expect(100 <= width <= 8000 and 100 <= height <= 8000,
-           f"the saved PNG is {width} x {height} pixels: save the whole figure at an ordinary "
-           "size.")
-    from PIL import Image, UnidentifiedImageError
+def _check_png_header(data: bytes) -> None:
+    """A PNG of an ordinary size, judged from its header before anything is decoded."""
+    size = png_size(data)
+    expect(size is not None, "the saved file is not a PNG image: save with fig.savefig(path) "
+           "(the .png extension picks the format) and don't force another format.")
+    assert size is not None
+    width, height = size
+    expect(100 <= width <= 8000 and 100 <= height <= 8000 and width * height <= MAX_PIXELS,
+           f"the saved PNG is {width} x {height} pixels (the grader's limit is "
+           f"{MAX_PIXELS:,} pixels): save the whole figure at an ordinary size.")
 
+
+def _pixel_colours(data: bytes) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Decoded and summed up in a child process under the grader's budget: the image's distinct
+    colours, their pixel counts, and whether anything is drawn."""
     try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as image:
-            image.load()  # decodes every chunk: a truncated or corrupt file fails here
-            return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        pixels = decode_png(data)
+    except LearnerFailure:
         raise LearnerFailure("the saved file is not a readable PNG image (corrupt or "
                              "truncated): save it with fig.savefig(path).") from None
+    packed = ((pixels[..., 0].astype(np.uint32) << 16) | (pixels[..., 1].astype(np.uint32) << 8)
+              | pixels[..., 2])
+    codes, counts = np.unique(packed, return_counts=True)
+    values = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=1)
+    first = pixels[0, 0].astype(np.int16)
+    drawn = np.zeros(packed.shape, dtype=bool)
+    for channel in range(3):  # one channel at a time: int16 copies of a third of the image
+        drawn |= np.abs(pixels[..., channel].astype(np.int16) - first[channel]) > 24
+    return values.astype(np.int64), counts, bool(drawn.mean() > 0.01 and len(codes) >= 3)
 
 
 def _shows(colours: tuple[np.ndarray, np.ndarray], rgba: tuple[float, ...]) -> bool:
@@ -613,12 +624,11 @@ def _saved_image(nb, path: str, why: str) -> tuple[np.ndarray, np.ndarray]:
         except LearnerFailure:
             raise LearnerFailure(f"scatter_plot did not save a file at the path it was given "
                                  f"({why}): call fig.savefig(path).") from None
-        pixels = _decode_png(data).astype(np.int64)
-        packed = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
-        codes, counts = np.unique(packed, return_counts=True)
-        values = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=1)
-        drawn = np.any(np.abs(pixels - pixels[0, 0]) > 24, axis=2)
-        _IMAGES[path] = ((values, counts), float(drawn.mean()) > 0.01 and len(codes) >= 3)
+        _check_png_header(data)
+        values, counts, drawn_ok = run_budgeted(lambda: _pixel_colours(data),
+                                                what="the saved PNG", memory_mb=512,
+                                                failed="could not be decoded")
+        _IMAGES[path] = ((values, counts), drawn_ok)
     colours, drawn_ok = _IMAGES[path]
     expect(drawn_ok, f"the saved PNG is blank ({why}): save the figure after drawing on it.")
     return colours

@@ -36,9 +36,9 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlgrade.grading import LearnerFailure, expect, expect_close, expect_type, points
+from mlgrade.grading import LearnerFailure, as_numbers, expect, expect_close, expect_type, points
 from mlgrade.grading.estimators import (
-    learner_errors,
+    grader_fit,
     rebuild,
     single_threaded,
     spec_of,
@@ -132,10 +132,11 @@ def learner_pipeline(spec: Any) -> Any:
 
 
 def grader_cv_f1(spec: Any, X: np.ndarray, y: np.ndarray) -> float:
-    """The grader's leak-free stratified CV of the learner's pipeline, run here."""
+    """The grader's leak-free stratified CV of the learner's pipeline, run here (in a child
+    process under the grader's budget)."""
     pipe = learner_pipeline(spec)
-    with single_threaded(), learner_errors("your build_pipeline()"):
-        return float(cross_val_score(pipe, X, y, cv=CV, scoring="f1").mean())
+    return grader_fit(lambda: float(cross_val_score(pipe, X, y, cv=CV, scoring="f1").mean()),
+                      "your build_pipeline()")
 
 
 def _labels(nb, target, X: np.ndarray, what: str) -> np.ndarray:
@@ -242,8 +243,8 @@ def test_pipeline_structure(pipeline_spec, kernel_fit):
            "fitted).")
     # the object itself behaves like the scikit-learn pipeline its parameters describe (a
     # renamed class or a forged get_params describes something else)
-    with single_threaded(), learner_errors("your build_pipeline()"):
-        here = pipe.fit(kernel_fit["X_tr"], kernel_fit["y_tr"]).predict_proba(kernel_fit["X_ho"])
+    here = grader_fit(lambda: pipe.fit(kernel_fit["X_tr"], kernel_fit["y_tr"]).predict_proba(
+        kernel_fit["X_ho"]), "your build_pipeline()")
     expect(bool(np.allclose(kernel_fit["proba"], here, rtol=1e-5, atol=1e-6)),
            "the pipeline build_pipeline() returns does not predict like scikit-learn's "
            "StandardScaler and LogisticRegression with the parameters it reports (get_params): "
@@ -322,7 +323,8 @@ def test_evaluate_confusion_matrix(evaluated):
     """evaluate: confusion matrix of the model's predictions on the rows it is given"""
     got, y, pred, _score = evaluated
     expect("confusion_matrix" in got, "evaluate's dict has no 'confusion_matrix' key.")
-    cm = np.asarray(got["confusion_matrix"])
+    cm = as_numbers(got["confusion_matrix"], "the confusion matrix should be a 2 x 2 table of "
+                    "counts.")
     want = confusion_matrix(y, pred)
     expect(cm.shape == (2, 2), "the confusion matrix should be 2 x 2.")
     expect(not np.array_equal(cm, want.T), "the confusion matrix is transposed: rows are the "
@@ -376,16 +378,23 @@ def test_evaluate_roc_auc(evaluated):
 @pytest.fixture(scope="module")
 def model_here(nb) -> Any:
     """The learner's `model`, rebuilt here from its own parameters and fitted on the raw
-    training split: what `model` should be (or the failure that rebuilding it met)."""
-    X_tr, _X_te, y_tr, _y_te = notebook_split()
+    training split: what `model` should predict (its labels for both splits and probabilities
+    for the test split), or the failure that rebuilding or fitting it met."""
+    X_tr, X_te, y_tr, _y_te = notebook_split()
     try:
         expect(nb.has("model"), "`model` is not defined: fit build_pipeline() on X_train, "
                "y_train.")
         spec = spec_of(nb, "model", what="`model`")
         expect(spec is not None, "`model` is not set yet (it is None): fit build_pipeline() on "
                "X_train, y_train and store the fitted pipeline in `model`.")
-        with single_threaded(), learner_errors("your `model`"):
-            return rebuild(spec).fit(X_tr, y_tr)
+        model = rebuild(spec)
+
+        def predictions() -> dict[str, np.ndarray]:
+            model.fit(X_tr, y_tr)
+            return {"proba_te": model.predict_proba(X_te), "pred_te": model.predict(X_te),
+                    "pred_tr": model.predict(X_tr)}
+
+        return grader_fit(predictions, "your `model`")
     except AssertionError as exc:  # a LearnerFailure or a failed expect: the tests report it
         return exc
 
@@ -402,7 +411,7 @@ def test_model_fitted_on_training_split(nb, model_here):
         raise LearnerFailure(f"`model` cannot predict probabilities for the raw test rows "
                              f"({str(exc)[:160]}): it should be a fitted build_pipeline()."
                              ) from None
-    expect_close(got, model_here.predict_proba(X_te), "`model` is not build_pipeline() fitted "
+    expect_close(got, model_here["proba_te"], "`model` is not build_pipeline() fitted "
                  "on the raw X_train, y_train: don't scale or fit on the whole dataset before "
                  "splitting, and don't fit on the test rows (the pipeline's scaler must learn "
                  "from the training rows only).", rtol=1e-5, atol=1e-7)
@@ -417,10 +426,10 @@ def test_reported_metrics_are_held_out(nb, model_here):
     assert isinstance(reported, dict)
     if isinstance(model_here, AssertionError):
         raise model_here
-    pred, score = model_here.predict(X_te), model_here.predict_proba(X_te)[:, 1]
+    pred, score = model_here["pred_te"], model_here["proba_te"][:, 1]
     f1, auc = _metric(reported, "f1"), _metric(reported, "roc_auc")
     precision, recall = _metric(reported, "precision"), _metric(reported, "recall")
-    train_f1 = f1_score(y_tr, model_here.predict(X_tr), zero_division=0.0)
+    train_f1 = f1_score(y_tr, model_here["pred_tr"], zero_division=0.0)
     want_f1 = f1_score(y_te, pred, zero_division=0.0)
     expect(not np.isclose(f1, train_f1, rtol=1e-9) or np.isclose(f1, want_f1, rtol=1e-9),
            "`test_metrics` were measured on the training rows: evaluate on X_test, y_test (rows "
@@ -430,7 +439,7 @@ def test_reported_metrics_are_held_out(nb, model_here):
     expect_close([f1, auc, precision, recall], want,
                  "`test_metrics` do not match your `model` evaluated on X_test, y_test.",
                  rtol=1e-6)
-    expect_close(np.asarray(reported.get("confusion_matrix")), confusion_matrix(y_te, pred),
+    expect_close(reported.get("confusion_matrix"), confusion_matrix(y_te, pred),
                  "`test_metrics['confusion_matrix']` does not match your `model` on X_test, "
                  "y_test.")
 

@@ -38,7 +38,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mlgrade.grading import LearnerFailure, expect, expect_close, points
+from mlgrade.grading import LearnerFailure, as_numbers, expect, expect_close, points
 from mlgrade.grading.files import copy_job_tree, read_job_file, run_isolated
 from mlgrade.grading.http import serve_app
 
@@ -529,7 +529,9 @@ def test_group_metrics(nb, rng):
         m = groups == g
         t, p = y_true[m], y_pred[m]
         want = [m.sum(), p.mean(), (p == t).mean(), p[t == 1].mean(), p[t == 0].mean()]
-        expect_close(picked.to_numpy(dtype=float)[i], np.array(want, dtype=float),
+        values = as_numbers(picked.to_numpy(), "group_metrics' columns n, selection_rate, "
+                            "accuracy, tpr and fpr should hold numbers.")
+        expect_close(values[i], np.array(want, dtype=float),
                      "the per-group numbers are wrong: compute each metric on that group's rows "
                      "only (tpr among its actual positives, fpr among its actual negatives).",
                      rtol=1e-9)

@@ -26,6 +26,7 @@ from mlgrade.bridge.refs import Ref
 ALLOWED_KINDS = "biufcUSMm"  # bool, ints, floats, complex, str/bytes, datetime/timedelta
 MAX_DEPTH = 40
 MAX_VALUES = 1_000_000  # JSON values in one answer (containers, items, keys' values)
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what NumPy's int64 and uint64 hold
 
 
 class DecodeError(ValueError):
@@ -224,9 +225,12 @@ def _decode(doc: Any, max_bytes: int, depth: int = 0) -> Any:
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
             raise DecodeError("bad int")
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise DecodeError("bad int") from None
+        if not INT_MIN <= value <= INT_MAX:  # 10**400: no number type holds it
+            raise DecodeError("an integer outside the 64-bit range; return an ordinary number")
+        return value
     if tag == "float":
         raw = doc.get("v")
         if isinstance(raw, str) and raw in ("nan", "inf", "-inf"):

@@ -147,6 +147,7 @@ def _check_once(a: Assignment, root: Path, path: Path, settings: Settings,
     """One run and its report; the exit code it earns. With ``keep_going`` (``--watch``), an
     input error is reported as a line and the watch goes on (the file may be mid-save)."""
     from mlgrade.commands._progress import LiveProgress, PlainProgress
+    from mlgrade.commands._quiet import native_output_silenced
     from mlgrade.errors import MlgradeError
     from mlgrade.pipeline import check_notebook
     from mlgrade.selfcheck.detect import looks_like_another, notebook_names
@@ -159,14 +160,18 @@ def _check_once(a: Assignment, root: Path, path: Path, settings: Settings,
                     f"{path} does not look like {a.name}: it defines {other.name}'s names. "
                     f"This looks like {other.name}: run `mlgrade check {other.name} {path}`.")
         label = path.name if questions is None else f"{path.name} ({', '.join(questions)})"
-        if err.is_terminal:
-            live = LiveProgress(err, label)
-            with live.shown():
+        # what a grader-side library writes to descriptors 1 and 2 goes nowhere: stdout is
+        # the report's alone (sys.stderr still shows the progress)
+        with native_output_silenced():
+            if err.is_terminal:
+                live = LiveProgress(err, label)
+                with live.shown():
+                    checked = check_notebook(path, a, settings, save_executed=save_executed,
+                                             observer=live, questions=questions)
+            else:
                 checked = check_notebook(path, a, settings, save_executed=save_executed,
-                                         observer=live, questions=questions)
-        else:
-            checked = check_notebook(path, a, settings, save_executed=save_executed,
-                                     observer=PlainProgress(sys.stderr, label), questions=questions)
+                                         observer=PlainProgress(sys.stderr, label),
+                                         questions=questions)
     except MlgradeError as exc:
         if not keep_going or not isinstance(exc, NotebookInputError):
             raise

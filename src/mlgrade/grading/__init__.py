@@ -19,6 +19,7 @@ from __future__ import annotations
 from mlgrade.bridge.client import Expr, LearnerFailure, Ref, Target
 from mlgrade.grading.checks import (
     Fail,
+    as_numbers,
     expect,
     expect_close,
     expect_equal,
@@ -32,6 +33,7 @@ __all__ = [
     "LearnerFailure",
     "Ref",
     "Target",
+    "as_numbers",
     "expect",
     "expect_close",
     "expect_equal",

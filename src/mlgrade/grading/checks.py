@@ -45,6 +45,22 @@ def expect_type(value: Any, types: type | tuple[type, ...], message: str) -> Non
         raise Fail(f"{message} (got {_kind(value)})")
 
 
+def as_numbers(value: Any, message: str) -> np.ndarray:
+    """``value`` (a learner's) as an array of floats, or a failed check with ``message``:
+    strings, booleans, ragged lists and objects are not numbers (NaN and infinity are)."""
+    if isinstance(value, (str, bytes, bool, np.bool_, dict, set)) or value is None:
+        raise Fail(f"{message} (got {_kind(value)})")
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind not in "iuf" and not (array.dtype.kind == "O" and all(
+                isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                for v in array.ravel())):
+            raise TypeError
+        return array.astype(float)
+    except (TypeError, ValueError, OverflowError):
+        raise Fail(f"{message} (got {_kind(value)})") from None
+
+
 def expect_close(actual: Any, expected: Any, message: str, *, rtol: float = 1e-6,
                  atol: float = 1e-9, require: type | tuple[type, ...] | None = None) -> None:
     """Numbers or arrays equal within tolerance, same shape, all finite.

@@ -7,9 +7,9 @@ Instead the grader asks for a *spec* of the learner's estimator (the class path 
 hand, and rebuilds the estimator here:
 
     spec = spec_of_call(nb, "build_pipeline", what="`build_pipeline()`")   # a learner claim
-    pipe = rebuild(spec)          # allow-listed classes only, plain-data params only
-    with single_threaded(), learner_errors("your pipeline"):
-        scores = cross_val_score(pipe, X, y, cv=folds, scoring="f1")   # labels never leave here
+    pipe = rebuild(spec)          # allow-listed classes only, plain-data params, within budget
+    scores = grader_fit(lambda: cross_val_score(pipe, X, y, cv=folds, scoring="f1"),
+                        "your pipeline")   # in a child under limits; labels never leave here
 
 A spec is JSON-like data: ``None``/bool/int/float/str, lists, tuples, dicts, NumPy arrays of plain
 dtypes, and tagged dicts: ``{"__class__": "sklearn.linear_model._logistic.LogisticRegression",
@@ -37,6 +37,8 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from mlgrade.bridge.client import LearnerFailure, Ref
+from mlgrade.grading.budget import check_budget
+from mlgrade.grading.child import run_budgeted
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -328,13 +330,26 @@ def rebuild(spec: Any, *, caps: Mapping[str, int] = DEFAULT_CAPS) -> Any:
 
     Raises :class:`NotRebuildable` (a :class:`LearnerFailure`: the test fails with a learner-facing
     message) when a class is not allow-listed, a parameter is not plain data, a function is the
-    learner's own, or a size parameter (``n_estimators``, ``max_iter``...) exceeds ``caps``.
+    learner's own, or a size parameter (``n_estimators``, ``max_iter``...) exceeds ``caps``; and
+    :class:`~mlgrade.grading.budget.OverBudget` when the estimator as a whole (nested
+    ensembles, search grids, network sizes: their product) is over the grader's budget.
     """
     if not isinstance(spec, dict) or "__class__" not in spec:
         detail = spec.get("__unsupported__") if isinstance(spec, dict) else None
         raise _refuse(f"it is {str(detail)[:120]}, not an estimator" if detail else
                       "it is not a scikit-learn estimator")
-    return _build(spec, caps, 0)
+    built = _build(spec, caps, 0)
+    check_budget(built)
+    return built
+
+
+def grader_fit(work: Callable[[], T], what: str) -> T:
+    """The grader's fit, search or scoring of a *rebuilt learner estimator* (``work``), run in
+    a child process under the grader's time and memory limits (:mod:`mlgrade.grading.child`),
+    single-threaded and silent; ``work`` returns plain data (scores, predictions, best
+    parameters), never the fitted estimator. Whatever goes wrong in it (bad parameter values,
+    a missing ``predict_proba``, a limit) is a :class:`LearnerFailure` naming ``what``."""
+    return run_budgeted(work, what=what)
 
 
 def spec_params(spec: Any) -> dict[str, Any]:
@@ -363,7 +378,7 @@ def learner_errors(what: str) -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence and undefined-metric warnings
             yield
-    except LearnerFailure:
+    except (LearnerFailure, MemoryError):  # a MemoryError: the budget's, said by grader_fit
         raise
     except Exception as exc:
         message = str(exc).splitlines()[0][:200] if str(exc) else ""

@@ -31,7 +31,8 @@ or ``MlflowClient`` a path in it directly; they use these helpers:
 ``run_isolated(fn, *args, timeout, what) -> Any``
     Runs a third-party reader (``MlflowClient``, ``sqlite3``) on a *copy* made by
     :func:`copy_job_tree` / :func:`read_job_file`, in a child interpreter under
-    ``timeout`` seconds. A timeout, a crash or any exception becomes
+    ``timeout`` seconds and an address-space limit (``READER_MEMORY_MB`` above its start).
+    A timeout, a crash, the memory limit or any exception becomes
     ``LearnerFailure(f"{what}: <reason>")``; the child is killed on timeout. ``fn`` must be a
     module-level function (of an importable module or of the grader file itself), its
     arguments picklable, and its result plain data: None, bool, int, float, complex, str,
@@ -71,6 +72,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_DIRECTORY", 0) | _CLOE
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
 _CHUNK = 1 << 20
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # what run_isolated accepts back from its child
+READER_MEMORY_MB = 2048  # run_isolated's child: its imports (MLflow's) and the reading
 
 
 def _parts(relpath: str) -> list[str]:
@@ -374,16 +376,27 @@ _BOOTSTRAP = (
 
 
 def _child_main(job: dict[str, Any]) -> None:
-    """Child process: run the reader; write ("ok", pickled result) or ("error", reason) on the
-    original stdout. Whatever the reader prints goes to stderr (discarded by the parent)."""
+    """Child process: run the reader under an address-space limit; write ("ok", pickled
+    result) or ("error", reason) on the original stdout. Whatever the reader prints goes to
+    stderr (discarded by the parent)."""
+    import resource
+
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     try:
+        with open("/proc/self/status") as status:
+            start = next((int(line.split()[1]) * 1024 for line in status
+                          if line.startswith("VmSize:")), 0)
+        limit = start + READER_MEMORY_MB * 1024 * 1024  # imports included: generous
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         result = _resolve(*job["where"])(*job["args"])
         data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         reply: tuple[str, Any] = ("ok", data)
         if len(data) > MAX_RESULT_BYTES:
             reply = ("error", "the reader's answer is too large")
+    except MemoryError:
+        reply = ("error", f"reading it needed more than the grader's memory limit of "
+                          f"{READER_MEMORY_MB} MB")
     except BaseException as exc:  # every failure is reported, never raised past here
         reply = ("error", f"{type(exc).__name__}: {str(exc)[:300]}")
     out.write(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
