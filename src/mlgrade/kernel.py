@@ -26,7 +26,7 @@ from nbformat.v4 import new_code_cell
 
 from mlgrade.config import Settings
 from mlgrade.errors import CanaryFailed, KernelStartError
-from mlgrade.kernel_launch import launch_kernel
+from mlgrade.kernel_launch import LaunchedKernel, launch_kernel
 from mlgrade.kernel_output import CappedClient
 from mlgrade.sandbox import Sandbox
 from mlgrade.sandbox.canary import Canary
@@ -71,14 +71,22 @@ class KernelSession:
             if release is not None:
                 release()
 
-    def start(self) -> None:
-        """Start a kernel (the session's next) and, where the tier has one, run its canary."""
-        launched = launch_kernel(self.nb, self.job_dir, self.run_dir, self.settings,
-                                 self.sandbox, self.starts)
+    def start(self, launched: LaunchedKernel | None = None) -> None:
+        """Start a kernel (the session's next) and, where the tier has one, run its canary.
+        ``launched``: a kernel already started for this session's folders and sandbox
+        (:mod:`mlgrade.prestart`) is taken over instead."""
+        launched = launched or launch_kernel(self.nb, self.job_dir, self.run_dir, self.settings,
+                                             self.sandbox, self.starts)
         self.starts += 1
         self._stack, self._client, self._pgid = launched.stack, launched.client, launched.pgid
         if launched.canary is not None:
             self._check_canary(launched.canary)
+
+    def attach(self, nb: NotebookNode) -> None:
+        """The notebook to run, for a session started before it was known."""
+        self.nb = nb
+        if self._client is not None:
+            self._client.nb = nb
 
     def _check_canary(self, canary: Canary) -> None:
         """Before any learner code: the sandbox must give what its tier promises."""
