@@ -133,6 +133,7 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
     from mlgrade.selfcheck.choose import choose_assignment, choose_questions
 
     start = time.perf_counter()
+    channel.send({"op": "status", "text": "loading graders"})
     try:
         root = resolve_assignments_dir(Path(request["assignments"]) if request.get("assignments") else None)
         a = choose_assignment(root, request.get("assignment"), request.get("hint"),
@@ -169,6 +170,21 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
                       f"{exc}). Please report it; `mlgrade check` still works."})
 
 
+def warm_up() -> None:
+    """Import now what every check needs (pytest, NumPy, the grading plugin, the renderers):
+    this process is started ahead of the first check (at ``import mlgrade`` in a notebook), so
+    that check does not wait for it. A failed import is left for the check to report."""
+    import importlib
+
+    for name in ("numpy", "pytest", "mlgrade.grading", "mlgrade.grading.runner",
+                 "mlgrade.pipeline", "mlgrade.render.console", "mlgrade.render.html",
+                 "mlgrade.score", "mlgrade.selfcheck.choose"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001,S112 - the check imports it again and says what failed
+            continue
+
+
 def main() -> int:
     """Serve checks until the kernel closes the pipe."""
     # the protocol owns the original stdout; anything else printed (pytest, graders) goes to
@@ -179,6 +195,7 @@ def main() -> int:
     # the kernel's Ctrl-C is its own business; this process ends when the pipe closes
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = Channel(0, proto_out, max_bytes=512 * 1024 * 1024, loads=_strict(512 * 1024 * 1024))
+    warm_up()
     while True:
         try:
             message = channel.receive()

@@ -42,7 +42,8 @@ def fresh_harness() -> types.ModuleType:
 
 
 class Worker:
-    """The grader process, kept for the kernel's session (the first check starts it)."""
+    """The grader process, kept for the kernel's session (started at ``import mlgrade`` in a
+    notebook's kernel, else by the first check)."""
 
     def __init__(self) -> None:
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
@@ -53,6 +54,7 @@ class Worker:
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.channel = Channel(self.process.stdout.fileno(), self.process.stdin.fileno())
+        self.served = False  # whether a check has run to its end here (the process is up)
 
     @property
     def alive(self) -> bool:
@@ -124,10 +126,12 @@ def _stdin_over(channel: Channel, rid: int, backlog: collections.deque[dict[str,
 
 
 def serve(worker: Worker, request: dict[str, Any],
-          on_progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+          on_progress: Callable[[int, int, str], None] | None = None,
+          on_status: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Send one check request and answer the grader until its final message, which is
-    returned; ``on_progress`` hears "test k of n" as the graders start each test. A
-    learner's own interrupt ends the grader process and is raised."""
+    returned; ``on_status`` hears what the grader is doing ("loading graders") and
+    ``on_progress`` "test k of n" as the graders start each test. A learner's own interrupt
+    ends the grader process and is raised."""
     channel = worker.channel
     harness = fresh_harness()
     backlog: collections.deque[dict[str, Any]] = collections.deque()
@@ -156,10 +160,13 @@ def serve(worker: Worker, request: dict[str, Any],
                     # graders put files in the kernel's working folder and learner code reads
                     # relative paths: both use a private job folder, as in `mlgrade check`
                     os.chdir(str(message["job"]))
+                elif op == "status" and on_status is not None:
+                    on_status(str(message.get("text", "")))
                 elif op == "progress" and on_progress is not None:
                     on_progress(int(message.get("test", 0)), int(message.get("tests", 0)),
                                 str(message.get("title", "")))
                 elif op in ("done", "error"):
+                    worker.served = True
                     return message
             except KeyboardInterrupt:
                 if not _notice_waiting(channel, backlog):
