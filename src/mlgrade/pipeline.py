@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,15 +25,15 @@ from mlgrade import __version__
 from mlgrade.assignments import Assignment, require_packages
 from mlgrade.bridge.dispatch import KernelDispatcher
 from mlgrade.config import Settings
-from mlgrade.errors import NotebookInputError, SandboxUnavailableError
+from mlgrade.errors import NotebookInputError
 from mlgrade.execute import run_notebook
 from mlgrade.fsutil import open_atomic
+from mlgrade.jobfolder import job_folder
 from mlgrade.kernel import KernelSession
 from mlgrade.notebook import read_notebook
 from mlgrade.results import Execution, GradeResult, SubmissionStatus
 from mlgrade.sandbox import UNISOLATED_NOTICE, Sandbox, choose_sandbox
 from mlgrade.sandbox.gpu import describe_kernel
-from mlgrade.sandbox.tree import remove_tree
 from mlgrade.score import score
 
 if TYPE_CHECKING:
@@ -79,29 +76,6 @@ class Checked:
 
 # after the grading deadline, how long the graders' thread gets to notice the kernel is gone
 JOIN_GRACE_S = 10.0
-
-
-@contextlib.contextmanager
-def job_folder(assignment: Assignment) -> Iterator[tuple[Path, Path]]:
-    """A private temporary folder: ``job/`` is the kernel's working dir (with a copy of the
-    assignment's data files), ``run/`` holds connection files and kernel logs."""
-    base = Path(tempfile.mkdtemp(prefix="mlgrade-"))
-    job, run = base / "job", base / "run"
-    try:
-        job.mkdir()
-        run.mkdir(mode=0o700)
-        for data in assignment.data_dirs:
-            shutil.copytree(data, job / data.name)
-        yield job, run
-    finally:
-        # iterative, never follows links: the learner may leave a 1,500-level tree or links
-        with contextlib.suppress(OSError):
-            remove_tree(base)
-        if os.path.lexists(base):  # fail closed: nothing of a submission may survive it
-            raise SandboxUnavailableError(
-                f"the job folder {base} could not be deleted; grading stopped. Remove it and "
-                "check what holds it (`lsof +D`), then run mlgrade again."
-            )
 
 
 def shield(sandbox: Sandbox, assignment: Assignment) -> None:

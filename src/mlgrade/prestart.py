@@ -3,7 +3,7 @@ while the current submission runs and grades.
 
 It is exactly what a start on demand (:func:`mlgrade.pipeline.grade_in_kernel`) gives:
 
-- a fresh job folder of its own (:func:`mlgrade.pipeline.job_folder`: the assignment's data
+- a fresh job folder of its own (:func:`mlgrade.jobfolder.job_folder`: the assignment's data
   copied in, nothing else), never one a submission has used;
 - a sandbox of its own, of the tier and limits the submission's would have, with the
   assignment's graders hidden (:func:`mlgrade.pipeline.shield`); as root it leases its own
@@ -51,7 +51,8 @@ class PrestartedKernel:
 
     def spawn(self) -> None:
         """Make the job folder and start the kernel's process (it boots on its own)."""
-        from mlgrade.pipeline import job_folder, shield
+        from mlgrade.jobfolder import job_folder
+        from mlgrade.pipeline import shield
 
         job, run = self._folder.enter_context(job_folder(self.assignment))
         nb = _placeholder()

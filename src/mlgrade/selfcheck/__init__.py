@@ -53,17 +53,17 @@ def prestart() -> None:
     if shell is None or getattr(shell, "kernel", None) is None:
         return
     try:
-        _worker_for_session()
+        _worker_for_session(_notebook_hint(shell))
     except OSError:  # the first check starts it, and says what is wrong
         return
 
 
-def _worker_for_session() -> Worker:
+def _worker_for_session(hint: str | None = None) -> Worker:
     global _worker
     if _worker is None or not _worker.alive:
         if _worker is not None:
             _worker.close()
-        _worker = Worker()
+        _worker = Worker(hint)
     return _worker
 
 
@@ -116,10 +116,11 @@ def check(question: str | Iterable[str] | None = None, *, assignment: str | None
         raise SelfCheckError("mlgrade.check() runs inside a Jupyter or IPython session; "
                              "from a terminal, use `mlgrade check ASSIGNMENT NOTEBOOK`.")
     questions = [question] if isinstance(question, str) else (None if question is None else list(question))
+    hint = _notebook_hint(shell)
     request = {"op": "check", "questions": questions, "assignment": assignment, "seed": seed,
-               "names": _names(shell), "hint": _notebook_hint(shell),
+               "names": _names(shell), "hint": hint,
                "assignments": os.environ.get("MLGRADE_ASSIGNMENTS") or None}
-    worker = _worker_for_session()
+    worker = _worker_for_session(hint)
     output = _Output(shell, display, starting=not worker.served)
     try:
         final = serve(worker, request, output.progress, output.status)

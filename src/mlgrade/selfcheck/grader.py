@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 
 from mlgrade.bridge.client import LearnerFailure, Notebook, dead_failure, timeout_failure
 from mlgrade.bridge.codec import DecodeError, strict_json
+from mlgrade.selfcheck.serve import HINT_VARIABLE
 from mlgrade.selfcheck.wire import Channel, ChannelClosed
 
 # after an unanswered interrupt, ask again this often, this many times, then give up
@@ -125,7 +127,7 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
     from mlgrade.config import resolve_settings
     from mlgrade.errors import MlgradeError
     from mlgrade.grading.runner import run_graders
-    from mlgrade.pipeline import job_folder
+    from mlgrade.jobfolder import job_folder
     from mlgrade.render.console import render_text
     from mlgrade.render.html import fragment
     from mlgrade.results import Execution
@@ -171,18 +173,33 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
 
 
 def warm_up() -> None:
-    """Import now what every check needs (pytest, NumPy, the grading plugin, the renderers):
-    this process is started ahead of the first check (at ``import mlgrade`` in a notebook), so
-    that check does not wait for it. A failed import is left for the check to report."""
+    """Do now what every check needs: import pytest, NumPy, the grading plugin and the
+    renderers, read the starters' names (to tell which assignment a notebook is), and collect
+    the graders of the notebook's assignment when its path says which (their imports, e.g.
+    scikit-learn, and pytest's plugins are then loaded). This process is started ahead of the
+    first check (at ``import mlgrade`` in a notebook), so that check does not wait for it.
+    Whatever fails here is left for the check to report."""
     import importlib
 
     for name in ("numpy", "pytest", "mlgrade.grading", "mlgrade.grading.runner",
-                 "mlgrade.pipeline", "mlgrade.render.console", "mlgrade.render.html",
-                 "mlgrade.score", "mlgrade.selfcheck.choose"):
+                 "mlgrade.jobfolder", "mlgrade.render.console", "mlgrade.render.html",
+                 "mlgrade.score", "mlgrade.selfcheck.choose", "mlgrade.notebook"):
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001,S112 - the check imports it again and says what failed
             continue
+    with contextlib.suppress(Exception):
+        from mlgrade.assignments import list_assignments, resolve_assignments_dir
+        from mlgrade.grading.runner import collect_graders
+        from mlgrade.selfcheck.detect import starter_names
+
+        every = list_assignments(resolve_assignments_dir(None))
+        for assignment in every:
+            starter_names(assignment)  # cached for the process's life
+        hint = Path(os.environ.get(HINT_VARIABLE) or "").stem
+        named = [a for a in every if a.name == hint]
+        with tempfile.TemporaryDirectory() as empty:  # no tests: pytest's plugins at least
+            collect_graders(named[0].graders if named else Path(empty))
 
 
 def main() -> int:

@@ -26,6 +26,7 @@ from typing import IO, Any
 from mlgrade.selfcheck.wire import Channel, ChannelClosed, sigint_blocked
 
 _HARNESS = Path(__file__).resolve().parents[1] / "bridge" / "harness.py"
+HINT_VARIABLE = "MLGRADE_SELFCHECK_NOTEBOOK"  # tells a starting grader process the notebook's path
 
 
 class SelfCheckError(RuntimeError):
@@ -45,11 +46,14 @@ class Worker:
     """The grader process, kept for the kernel's session (started at ``import mlgrade`` in a
     notebook's kernel, else by the first check)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hint: str | None = None) -> None:
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        env = dict(os.environ)
+        if hint:  # the notebook's path: its assignment's graders are loaded ahead
+            env[HINT_VARIABLE] = hint
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlgrade.selfcheck.grader"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env,
             start_new_session=True,  # a Ctrl-C meant for the kernel's terminal is not its
         )
         assert self.process.stdin is not None and self.process.stdout is not None
