@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import sys
 import tempfile
@@ -172,12 +173,13 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
                       f"{exc}). Please report it; `mlgrade check` still works."})
 
 
-def warm_up() -> None:
-    """Do now what every check needs: import pytest, NumPy, the grading plugin and the
-    renderers, read the starters' names (to tell which assignment a notebook is), and collect
-    the graders of the notebook's assignment when its path says which (their imports, e.g.
-    scikit-learn, and pytest's plugins are then loaded). This process is started ahead of the
-    first check (at ``import mlgrade`` in a notebook), so that check does not wait for it.
+def warm_up(waiting: Callable[[], bool]) -> None:
+    """Do now what checks need, while no check is ``waiting``: import pytest, NumPy, the
+    grading plugin and the renderers, read the starters' names (to tell which assignment a
+    notebook is), and collect the graders of the notebook's assignment when its path says which
+    (their imports, e.g. scikit-learn, and pytest's plugins are then loaded). This process is
+    started ahead of the first check (at ``import mlgrade`` in a notebook), so that check does
+    not wait for this; one that comes sooner stops it (a check does what it needs itself).
     Whatever fails here is left for the check to report."""
     import importlib
 
@@ -195,11 +197,14 @@ def warm_up() -> None:
 
         every = list_assignments(resolve_assignments_dir(None))
         for assignment in every:
+            if waiting():
+                return
             starter_names(assignment)  # cached for the process's life
         hint = Path(os.environ.get(HINT_VARIABLE) or "").stem
         named = [a for a in every if a.name == hint]
-        with tempfile.TemporaryDirectory() as empty:  # no tests: pytest's plugins at least
-            collect_graders(named[0].graders if named else Path(empty))
+        if not waiting():
+            with tempfile.TemporaryDirectory() as empty:  # no tests: pytest's plugins at least
+                collect_graders(named[0].graders if named else Path(empty))
 
 
 def main() -> int:
@@ -212,7 +217,7 @@ def main() -> int:
     # the kernel's Ctrl-C is its own business; this process ends when the pipe closes
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = Channel(0, proto_out, max_bytes=512 * 1024 * 1024, loads=_strict(512 * 1024 * 1024))
-    warm_up()
+    warm_up(lambda: bool(select.select([0], [], [], 0)[0]))
     while True:
         try:
             message = channel.receive()
