@@ -1,14 +1,19 @@
 """Batch grading throughput: N copies of a reference solution graded with ``--workers 1`` and
-``--workers 2`` in the same run, and a single ``mlgrade check`` of the same notebook for scale.
+``--workers 2`` in the same run, a single ``mlgrade check`` of the same notebook for scale, and
+plain nbclient execution of it (``bench_solutions.plain_seconds``: no grading, no sandbox), the
+floor.
 
     python benchmarks/bench_batch.py [-n 20] [--assignment month3] [--workers 1,2]
                                      [--isolation auto] [--checks 3]
 
-Prints submissions/minute for each worker count, the speed-up over one worker, and the time per
-submission with one worker against a single ``mlgrade check`` (median of ``--checks`` runs).
-The machine's load average is printed before and after: other work on the cores skews ratios.
+Prints submissions/minute for each worker count, the speed-up over one worker, the time per
+submission with one worker against a single ``mlgrade check`` (median of ``--checks`` runs),
+and seconds per submission for each worker count next to plain execution (median of
+``--checks`` runs, interleaved with the batches). The machine's load average is printed before
+and after: other work on the cores skews ratios.
 Targets (issue 4): speed-up >= 1.7x on 2 cores; one-worker time per submission within 20 % of
-a single ``mlgrade check``.
+a single ``mlgrade check``. Issue 17: with 2 workers, seconds per submission below plain
+execution (the next submission's kernel starts while the previous one grades).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_solutions import plain_seconds  # noqa: E402  (the same PLAIN snippet, not a copy)
 
 
 def timed(cmd: list[str]) -> float:
@@ -75,10 +83,11 @@ def main() -> None:
         check = [*mlgrade, "check", args.assignment, str(solution), "--format", "json",
                  "--isolation", args.isolation]
         timed(check)  # warm-up: cold caches
-        checks = []
+        checks, plains = [], []
         walls: dict[int, float] = {}
         for w in counts:
             checks.append(timed(check))  # interleaved with the batches: same machine state
+            plains.append(plain_seconds(args.assignment))
             db = Path(tmp) / f"workers{w}.db"
             walls[w] = timed([*mlgrade, "grade", args.assignment, str(folder), "--gradebook",
                               str(db), "--workers", str(w), "--isolation", args.isolation])
@@ -86,10 +95,19 @@ def main() -> None:
             print(f"--workers {w}: {walls[w]:7.1f} s wall, {60 * args.n / walls[w]:6.1f} "
                   f"submissions/min; per submission (median, in the worker): {total:.2f} s, of "
                   f"which notebook execution {execution:.2f} s")
-        checks += [timed(check) for _ in range(max(0, args.checks - len(checks)))]
+        for _ in range(max(0, args.checks - len(checks))):
+            checks.append(timed(check))
+            plains.append(plain_seconds(args.assignment))
     single = statistics.median(checks)
+    plain = statistics.median(plains)
     print(f"single `mlgrade check`: median {single:.2f} s over {len(checks)} runs "
           f"(min {min(checks):.2f}, max {max(checks):.2f})")
+    print(f"plain nbclient execution: median {plain:.2f} s over {len(plains)} runs "
+          f"(min {min(plains):.2f}, max {max(plains):.2f})")
+    for w in counts:
+        per = walls[w] / args.n
+        print(f"--workers {w}: {per:.2f} s per submission vs plain execution {plain:.2f} s: "
+              f"{per / plain:.2f}x")
     base = counts[0]
     for w in counts[1:]:
         print(f"speed-up --workers {w} over --workers {base}: {walls[base] / walls[w]:.2f}x")

@@ -39,6 +39,13 @@ def run(cmd: list[str]) -> tuple[float, str]:
     return time.perf_counter() - start, out.stdout
 
 
+def plain_seconds(name: str) -> float:
+    """Wall seconds of plain nbclient execution of ``solutions/NAME.ipynb`` (a fresh Python,
+    one unsandboxed kernel, the assignment's data copied): the floor any grading run pays."""
+    return run([sys.executable, "-c", PLAIN, str(REPO / "solutions" / f"{name}.ipynb"),
+                str(REPO / "assignments" / name)])[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1, help="runs of each (median reported)")
@@ -50,8 +57,7 @@ def main() -> None:
         notebook = REPO / "solutions" / f"{name}.ipynb"
         plain, check, score = [], [], "?"
         for _ in range(args.n):
-            plain.append(run([sys.executable, "-c", PLAIN, str(notebook),
-                              str(REPO / "assignments" / name)])[0])
+            plain.append(plain_seconds(name))
             elapsed, stdout = run([sys.executable, "-m", "mlgrade", "check", name, str(notebook),
                                    "--format", "json"])
             check.append(elapsed)

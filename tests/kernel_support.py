@@ -61,7 +61,9 @@ class LiveKernel:
                 target = msg["content"].get("transient", {}).get("display_id")
                 for out in outputs:
                     if out.get("transient", {}).get("display_id") == target:
+                        out.setdefault("shown", [out["data"]])  # every state, in order
                         out["data"] = msg["content"]["data"]
+                        out["shown"].append(out["data"])
                         out.setdefault("updates", 0)
                         out["updates"] += 1
         reply = self.kc.get_shell_msg(timeout=timeout)

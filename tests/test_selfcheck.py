@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import os
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from tests.conftest import SOLUTIONS, assignment, graded_once, mutant, solution
-from tests.kernel_support import live_kernel, verdicts
+from tests.kernel_support import LiveKernel, live_kernel, verdicts
 from tests.timing import scaled
 
 pytestmark = pytest.mark.kernel
@@ -106,8 +107,9 @@ def test_report_is_html_and_plain_text_and_graders_stay_out_of_the_kernel(month2
     shown = month2_kernel.run("import mlgrade\nmlgrade.check('q1')")
     assert shown.status == "ok"
     (bundle,) = shown.displays
-    # one output, updated in place: "test 1 of 1" while the graders ran, then the report
-    assert [o.get("updates") for o in shown.outputs if "data" in o] == [2]
+    # one output, updated in place: "loading graders", "test 1 of 1" while the graders ran,
+    # then the report
+    assert [o.get("updates") for o in shown.outputs if "data" in o] == [3]
     assert "<table>" in bundle["text/html"] and "self-check" in bundle["text/html"]
     assert "Q1" in bundle["text/plain"] and "self-check" in bundle["text/plain"]
     assert "A weighted-sum prediction" in bundle["text/plain"]
@@ -116,6 +118,46 @@ def test_report_is_html_and_plain_text_and_graders_stay_out_of_the_kernel(month2
     modules = month2_kernel.run("import sys\nprint(sorted(m for m in sys.modules "
                                 "if 'test_month' in m or m == 'pytest'))").stdout.strip()
     assert modules == "[]"
+
+
+def graders_started_by(kernel: LiveKernel) -> list[int]:
+    """The self-check grader processes the kernel has started (its children)."""
+    parent = str(kernel.km.provisioner.process.pid)  # type: ignore[union-attr]
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if stat.rsplit(")", 1)[-1].split()[1] == parent and b"mlgrade.selfcheck.grader" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_import_starts_the_grader_and_the_first_check_shows_progress(tmp_path: Path) -> None:
+    with live_kernel(tmp_path, assignment("month2")) as kernel:
+        kernel.run_notebook(solution("month2"))
+        assert graders_started_by(kernel) == []
+        assert kernel.run("import mlgrade").status == "ok"
+        started = graders_started_by(kernel)
+        assert len(started) == 1  # in the background, before any check
+        first = kernel.run("mlgrade.check('q1')")
+        (out,) = [o for o in first.outputs if "data" in o]
+        lines = [shown["text/plain"].splitlines()[0] for shown in out["shown"]]
+        assert lines[:3] == ["mlgrade: starting the grader…", "mlgrade: loading graders…",
+                             "mlgrade: checking, test 1 of 1: `prediction` is the weighted sum of the features"]
+        assert "Q1" in out["data"]["text/plain"] and len(lines) == 4  # then the report
+        again = kernel.run("mlgrade.check('q1')")
+        (out,) = [o for o in again.outputs if "data" in o]
+        assert out["shown"][0]["text/plain"] == "mlgrade: checking…"  # the grader is up
+        assert graders_started_by(kernel) == started  # the same process serves every check
+
+
+def test_a_grading_kernel_starts_no_grader_on_import(tmp_path: Path) -> None:
+    with live_kernel(tmp_path, env={"MLGRADE_KERNEL": "1"}) as kernel:
+        assert kernel.run("import mlgrade").status == "ok"
+        assert graders_started_by(kernel) == []
 
 
 def test_usage_mistakes_are_one_line(month2_kernel) -> None:  # type: ignore[no-untyped-def]

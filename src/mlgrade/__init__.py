@@ -1,5 +1,6 @@
 """mlgrade: an automated grader for a six-month machine-learning curriculum."""
 
+import sys
 from typing import Any
 
 __version__ = "0.1.0"
@@ -18,3 +19,15 @@ def load_ipython_extension(shell: Any) -> None:
     from mlgrade.selfcheck import load_ipython_extension as _load
 
     _load(shell)
+
+
+def _prestart_in_notebook() -> None:
+    """In a notebook's kernel, ``import mlgrade`` starts the self-check's grader process in the
+    background (see :func:`mlgrade.selfcheck.prestart`); anywhere else it does nothing."""
+    if "ipykernel" in sys.modules and "IPython" in sys.modules:
+        from mlgrade.selfcheck import prestart
+
+        prestart()
+
+
+_prestart_in_notebook()

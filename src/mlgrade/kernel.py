@@ -75,19 +75,24 @@ class KernelSession:
             if release is not None:
                 release()
 
-    def start(self) -> None:
-        """Start a kernel (the session's next) and, where the tier has one, run its canary."""
-        first = self.starts == 0
-        try:
-            launched = self._launch()
-        except KernelStartError as exc:
-            # the first start failing stops a whole batch: if it only timed out (a busy
-            # machine), it gets one more try. A restart's failure is the learner's files'
-            # doing (see restart) and fails closed at once.
-            if not (exc.slow and first):
-                raise
-            self._reap()
-            launched = self._launch()
+    def start(self, launched: LaunchedKernel | None = None) -> None:
+        """Start a kernel (the session's next) and, where the tier has one, run its canary.
+        ``launched``: a kernel already started for this session's folders and sandbox
+        (:mod:`mlgrade.prestart`) is taken over instead."""
+        if launched is not None:
+            self.starts += 1
+        else:
+            first = self.starts == 0
+            try:
+                launched = self._launch()
+            except KernelStartError as exc:
+                # the first start failing stops a whole batch: if it only timed out (a busy
+                # machine), it gets one more try. A restart's failure is the learner's files'
+                # doing (see restart) and fails closed at once.
+                if not (exc.slow and first):
+                    raise
+                self._reap()
+                launched = self._launch()
         self._stack, self._client, self._pgid = launched.stack, launched.client, launched.pgid
         if launched.canary is not None:
             self._check_canary(launched.canary)
@@ -96,6 +101,12 @@ class KernelSession:
         number, self.starts = self.starts, self.starts + 1
         return launch_kernel(self.nb, self.job_dir, self.run_dir, self.settings, self.sandbox,
                              number)
+
+    def attach(self, nb: NotebookNode) -> None:
+        """The notebook to run, for a session started before it was known."""
+        self.nb = nb
+        if self._client is not None:
+            self._client.nb = nb
 
     def _check_canary(self, canary: Canary) -> None:
         """Before any learner code: the sandbox must give what its tier promises."""

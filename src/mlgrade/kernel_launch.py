@@ -9,6 +9,10 @@ is done here (:func:`close_kernel`): the client's channels and ZMQ context, the 
 process group, the child process reaped (no zombie), the manager's control socket, ZMQ
 context and connection files. A batch worker grades hundreds of submissions: each one must
 leave no descriptor and no process behind.
+
+Starting is two steps, :func:`spawn_kernel` (the process) and :func:`connect_kernel` (wait
+until it answers), so a kernel can boot while its caller does other work
+(:mod:`mlgrade.prestart`); :func:`launch_kernel` does both.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class LaunchedKernel:
     stack: contextlib.ExitStack
     pgid: int | None
     canary: Canary | None
+    log_path: Path | None = None  # the kernel's own stdout/stderr
 
 
 def log_tail(path: Path, size: int = 2000) -> str:
@@ -56,6 +61,13 @@ def log_tail(path: Path, size: int = 2000) -> str:
 def launch_kernel(nb: NotebookNode, job_dir: Path, run_dir: Path, settings: Settings,
                   sandbox: Sandbox, number: int) -> LaunchedKernel:
     """Start kernel number ``number`` of a session (files ``kernel-N.*`` in ``run_dir``)."""
+    return connect_kernel(spawn_kernel(nb, job_dir, run_dir, settings, sandbox, number))
+
+
+def spawn_kernel(nb: NotebookNode, job_dir: Path, run_dir: Path, settings: Settings,
+                 sandbox: Sandbox, number: int) -> LaunchedKernel:
+    """The first half of :func:`launch_kernel`: the kernel's process is started and boots on
+    its own; :func:`connect_kernel` waits for it. Until then :func:`discard` stops it."""
     require_descriptors()
     launch = sandbox.launch(job_dir, run_dir, settings)
     # an answer document is JSON inside JSON (escapes): room for twice the result cap
@@ -81,8 +93,7 @@ def launch_kernel(nb: NotebookNode, job_dir: Path, run_dir: Path, settings: Sett
     log = stack.enter_context(open(log_path, "wb"))  # noqa: SIM115
     stack.callback(close_kernel, client, km)  # also after a start that failed half-way
     try:
-        stack.enter_context(client.setup_kernel(
-            cwd=str(job_dir), env=launch.env, stdout=log, stderr=log))
+        client.start_new_kernel(cwd=str(job_dir), env=launch.env, stdout=log, stderr=log)
     except Exception as exc:
         stack.close()
         raise start_error(exc, log_tail(log_path)) from exc
@@ -91,7 +102,25 @@ def launch_kernel(nb: NotebookNode, job_dir: Path, run_dir: Path, settings: Sett
     if process is not None:
         with contextlib.suppress(ProcessLookupError):
             pgid = os.getpgid(process.pid)
-    return LaunchedKernel(client, stack, pgid, launch.canary)
+    return LaunchedKernel(client, stack, pgid, launch.canary, log_path)
+
+
+def connect_kernel(spawned: LaunchedKernel) -> LaunchedKernel:
+    """Wait until a spawned kernel answers (its client's channels open); a kernel that never
+    does is stopped and reported."""
+    try:
+        spawned.stack.enter_context(spawned.client.setup_kernel())
+    except Exception as exc:
+        discard(spawned)
+        log = log_tail(spawned.log_path) if spawned.log_path else ""
+        raise start_error(exc, log) from exc
+    return spawned
+
+
+def discard(launched: LaunchedKernel) -> None:
+    """Stop a kernel no session took over: close what it holds (:func:`close_kernel` kills
+    its process group and reaps it)."""
+    launched.stack.close()
 
 
 def close_kernel(client: CappedClient, km: BoundedKernelManager) -> None:

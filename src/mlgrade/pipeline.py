@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,19 +25,20 @@ from mlgrade import __version__
 from mlgrade.assignments import Assignment, require_packages
 from mlgrade.bridge.dispatch import KernelDispatcher
 from mlgrade.config import Settings
-from mlgrade.errors import NotebookInputError, SandboxUnavailableError
+from mlgrade.errors import NotebookInputError
 from mlgrade.execute import run_notebook
 from mlgrade.fsutil import open_atomic
+from mlgrade.jobfolder import job_folder
 from mlgrade.kernel import KernelSession
 from mlgrade.notebook import read_notebook
 from mlgrade.results import Execution, GradeResult, SubmissionStatus
 from mlgrade.sandbox import UNISOLATED_NOTICE, Sandbox, choose_sandbox
 from mlgrade.sandbox.gpu import describe_kernel
-from mlgrade.sandbox.tree import remove_tree
 from mlgrade.score import score
 
 if TYPE_CHECKING:
     from mlgrade.grading.runner import GraderRun
+    from mlgrade.prestart import PrestartedKernel
 
 @dataclass(frozen=True)
 class Progress:
@@ -80,27 +78,11 @@ class Checked:
 JOIN_GRACE_S = 10.0
 
 
-@contextlib.contextmanager
-def job_folder(assignment: Assignment) -> Iterator[tuple[Path, Path]]:
-    """A private temporary folder: ``job/`` is the kernel's working dir (with a copy of the
-    assignment's data files), ``run/`` holds connection files and kernel logs."""
-    base = Path(tempfile.mkdtemp(prefix="mlgrade-"))
-    job, run = base / "job", base / "run"
-    try:
-        job.mkdir()
-        run.mkdir(mode=0o700)
-        for data in assignment.data_dirs:
-            shutil.copytree(data, job / data.name)
-        yield job, run
-    finally:
-        # iterative, never follows links: the learner may leave a 1,500-level tree or links
-        with contextlib.suppress(OSError):
-            remove_tree(base)
-        if os.path.lexists(base):  # fail closed: nothing of a submission may survive it
-            raise SandboxUnavailableError(
-                f"the job folder {base} could not be deleted; grading stopped. Remove it and "
-                "check what holds it (`lsof +D`), then run mlgrade again."
-            )
+def shield(sandbox: Sandbox, assignment: Assignment) -> None:
+    """Hide the assignment's graders from the kernel the sandbox will start."""
+    protect = getattr(sandbox, "protect", None)
+    if protect is not None:
+        protect(assignment.folder, assignment.graders)
 
 
 class _GraderThread(threading.Thread):
@@ -144,19 +126,22 @@ class _GraderThread(threading.Thread):
 
 def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings,
                     sandbox: Sandbox, observer: Observer = _noop,
-                    questions: tuple[str, ...] | None = None) -> tuple[Execution, GraderRun]:
+                    questions: tuple[str, ...] | None = None,
+                    prestarted: PrestartedKernel | None = None) -> tuple[Execution, GraderRun]:
     """Execute the notebook, then let the graders question the live kernel.
 
     The graders' pytest session starts at once in a thread (configuration, collection) while
     the kernel boots and the notebook runs; its first question to the kernel waits until then.
+    A ``prestarted`` kernel (its own folder and sandbox, see :mod:`mlgrade.prestart`) is used
+    instead of starting one.
     """
-    with job_folder(assignment) as (job, run):
+    with _folders(assignment, prestarted) as (job, run):
         kernel = KernelDispatcher(job, settings.grading_timeout)
         stdout = sys.stdout  # the graders' run redirects it while pytest runs
         graders = _GraderThread(assignment, kernel, settings, job, questions, observer)
         graders.start()
         try:
-            with KernelSession(nb, job, run, settings, sandbox) as session:
+            with _session(nb, job, run, settings, sandbox, prestarted) as session:
                 observer(Progress("execute"))
 
                 def cell(number: int, total: int, line: str, limit: float) -> None:
@@ -181,6 +166,19 @@ def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings
     return execution, graders.result
 
 
+def _folders(assignment: Assignment,
+             prestarted: PrestartedKernel | None) -> contextlib.AbstractContextManager[tuple[Path, Path]]:
+    return job_folder(assignment) if prestarted is None else prestarted.folders()
+
+
+def _session(nb: NotebookNode, job: Path, run: Path, settings: Settings, sandbox: Sandbox,
+             prestarted: PrestartedKernel | None) -> contextlib.AbstractContextManager[KernelSession]:
+    """The notebook's kernel: started now, or the pre-started one, handed ``nb``."""
+    if prestarted is None:
+        return KernelSession(nb, job, run, settings, sandbox)
+    return prestarted.session(nb)
+
+
 def _overran(settings: Settings) -> GraderRun:
     from mlgrade.grading.runner import GraderRun
 
@@ -191,9 +189,11 @@ def _overran(settings: Settings) -> GraderRun:
 def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,
                    save_executed: Path | None = None, observer: Observer = _noop,
                    sandbox: Sandbox | None = None,
-                   questions: tuple[str, ...] | None = None) -> Checked:
+                   questions: tuple[str, ...] | None = None,
+                   prestarted: PrestartedKernel | None = None) -> Checked:
     """Run and grade one notebook file. The file itself is only ever read. With
-    ``questions``, only those questions' graders run (the notebook still runs in full)."""
+    ``questions``, only those questions' graders run (the notebook still runs in full). With
+    ``prestarted``, that kernel (and its sandbox) runs it."""
     start = time.perf_counter()
     if save_executed is not None and save_executed.resolve() == path.resolve():
         raise NotebookInputError(
@@ -202,11 +202,10 @@ def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,
     observer(Progress("read"))
     nb, _raw = read_notebook(path)
     require_packages(assignment)  # a month whose packages are missing: exit 3 before any cell
-    sandbox = sandbox or choose_sandbox(settings)
-    protect = getattr(sandbox, "protect", None)
-    if protect is not None:  # the kernel must not see this assignment's graders
-        protect(assignment.folder, assignment.graders)
-    execution, graders = grade_in_kernel(nb, assignment, settings, sandbox, observer, questions)
+    sandbox = prestarted.sandbox if prestarted else sandbox or choose_sandbox(settings)
+    shield(sandbox, assignment)  # the kernel must not see this assignment's graders
+    execution, graders = grade_in_kernel(nb, assignment, settings, sandbox, observer, questions,
+                                         prestarted)
     observer(Progress("score"))
     result = score(
         assignment=assignment, notebook=str(path), settings=settings, execution=execution,
@@ -229,4 +228,4 @@ def write_notebook_atomic(nb: NotebookNode, dest: Path) -> None:
 
 
 __all__ = ["Checked", "Observer", "Progress", "SubmissionStatus", "check_notebook", "grade_in_kernel",
-           "job_folder"]
+           "job_folder", "shield"]

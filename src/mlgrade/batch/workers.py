@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlgrade import __version__
 from mlgrade.config import Settings
@@ -41,6 +41,9 @@ from mlgrade.errors import (
     UsageError,
     out_of_descriptors,
 )
+
+if TYPE_CHECKING:
+    from mlgrade.prestart import Standby
 
 TERM_GRACE_S = 10.0  # a worker told to stop gets this long to shut its kernel down
 SLOW_START_S = 120.0  # allowance for starting a worker process (imports) on a busy machine
@@ -142,14 +145,18 @@ def _assignments_root(task: GradeTask) -> Path:
     return root if root.is_dir() else default_assignments_dir()
 
 
-def grade_task(task: GradeTask, slot: int) -> Outcome:
+def grade_task(task: GradeTask, slot: int, standby: Standby | None = None,
+               more: bool = False) -> Outcome:
     """Grade one submission from a private temporary folder holding a copy of it.
 
+    With a ``standby``, the submission runs in the kernel it holds (when it fits) and, if
+    ``more`` submissions follow, the next kernel starts before this one is graded.
     Problems with the submission or the machine become an errored result; only an interrupt
     (the parent stopping this worker) escapes.
     """
     from mlgrade.assignments import get_assignment
     from mlgrade.pipeline import check_notebook
+    from mlgrade.prestart import Standby
 
     start = time.perf_counter()
     previous = os.getcwd()
@@ -159,8 +166,12 @@ def grade_task(task: GradeTask, slot: int) -> Outcome:
         os.chdir(tmp)  # anything resolved relative to the worker stays in this folder
         try:
             assignment = get_assignment(_assignments_root(task), task.assignment)
-            checked = check_notebook(copy, assignment, task.settings,
-                                     sandbox=_sandbox(task.settings, slot))
+            standby = standby or Standby()
+            with standby.take(assignment, task.settings) as kernel:
+                if more:
+                    standby.prepare(assignment, task.settings, _sandbox(task.settings, slot))
+                checked = check_notebook(copy, assignment, task.settings, prestarted=kernel,
+                                         sandbox=None if kernel else _sandbox(task.settings, slot))
             result = replace(checked.result, notebook=task.source).to_dict()
             return {"result": result, "problem": classify(result)}
         except EnvironmentProblem as exc:  # the lead's machine, not the learner: stop the batch
@@ -203,13 +214,19 @@ def _serve(conn: Connection, slot: int, threads: int) -> None:
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, str(threads))
     import mlgrade.pipeline  # noqa: F401  (import once, before the first task)
+    from mlgrade.prestart import Standby
 
+    standby = Standby()  # the next submission's kernel, started while this one grades
     try:
         conn.send("ready")
-        while (task := conn.recv()) is not None:
-            conn.send(grade_task(task, slot))
+        while (message := conn.recv()) is not None:
+            task, more = message
+            conn.send(grade_task(task, slot, standby, more))
+            standby.ready()  # waits for the next kernel and checks it while the parent records
     except (EOFError, BrokenPipeError):  # the parent is gone (killed): nothing to report to
         return
+    finally:
+        standby.close()
 
 
 @dataclass
@@ -275,7 +292,7 @@ class LocalPool:
                 for slot in slots:
                     if slot.ready and slot.task is None and pending:
                         slot.task = pending.pop()
-                        slot.conn.send(slot.task)
+                        slot.conn.send((slot.task, bool(pending)))  # more to come?
                         slot.deadline = time.monotonic() + self.timeout_s
                 self._wait(slots, deliver)
         finally:

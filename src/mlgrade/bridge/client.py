@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from nbformat.v4 import new_code_cell
 
 from mlgrade.bridge import harness
 from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_bytes, strict_json
-from mlgrade.bridge.dispatch import KernelDispatcher, StdinAnswer
 from mlgrade.bridge.refs import Ref, Target
+
+if TYPE_CHECKING:  # at run time only the CLI's grading session needs them (nbclient)
+    from mlgrade.bridge.dispatch import KernelDispatcher, StdinAnswer
 
 _HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
 # The harness runs in a module namespace of its own, with a builtins dict of its own (a copy of
@@ -76,6 +78,7 @@ def encode_arg(value: Any) -> dict[str, Any]:
     return harness.encode(value)
 
 
+@runtime_checkable
 class Transport(Protocol):
     """How a request document reaches a harness in the learner's kernel and its answer
     documents come back: hidden cells on the grading session's kernel (:class:`CellTransport`),
@@ -166,8 +169,9 @@ class Notebook:
 
     def __init__(self, kernel: KernelDispatcher | Transport, call_timeout: float,
                  max_result_bytes: int) -> None:
-        self._transport: Transport = (CellTransport(kernel, call_timeout, max_result_bytes)
-                                      if isinstance(kernel, KernelDispatcher) else kernel)
+        # a transport already (the self-check's pipe), or the grading session's kernel
+        self._transport: Transport = (kernel if isinstance(kernel, Transport) else
+                                      CellTransport(kernel, call_timeout, max_result_bytes))
         self.call_timeout = call_timeout
         self.max_result_bytes = max_result_bytes
 

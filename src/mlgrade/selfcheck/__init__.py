@@ -17,7 +17,7 @@ from typing import Any
 
 from mlgrade.selfcheck.serve import SelfCheckError, Worker, serve
 
-__all__ = ["SelfCheckError", "check", "load_ipython_extension"]
+__all__ = ["SelfCheckError", "check", "load_ipython_extension", "prestart"]
 
 _worker: Worker | None = None
 # names every IPython session defines: never evidence of which assignment this is
@@ -43,12 +43,27 @@ def _notebook_hint(shell: Any) -> str | None:
     return None
 
 
-def _worker_for_session() -> Worker:
+def prestart() -> None:
+    """Start this kernel's grader process now, in the background, so that the first check
+    does not wait for it (its imports take seconds); only in a learner's own Jupyter kernel,
+    never in a grading kernel (``MLGRADE_KERNEL``), and not with ``MLGRADE_PRESTART=0``."""
+    if os.environ.get("MLGRADE_KERNEL") or os.environ.get("MLGRADE_PRESTART") == "0":
+        return
+    shell = _shell()
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    try:
+        _worker_for_session(_notebook_hint(shell))
+    except OSError:  # the first check starts it, and says what is wrong
+        return
+
+
+def _worker_for_session(hint: str | None = None) -> Worker:
     global _worker
     if _worker is None or not _worker.alive:
         if _worker is not None:
             _worker.close()
-        _worker = Worker()
+        _worker = Worker(hint)
     return _worker
 
 
@@ -56,16 +71,22 @@ class _Output:
     """The cell's output: in a Jupyter kernel one display, updated with "test k of n" while the
     graders run and replaced by the report; in a terminal, just the report."""
 
-    def __init__(self, shell: Any, enabled: bool) -> None:
+    def __init__(self, shell: Any, enabled: bool, starting: bool) -> None:
         self._handle: Any = None
         if enabled and getattr(shell, "kernel", None) is not None:
             from IPython.display import display
 
-            self._handle = display({"text/plain": "mlgrade: checking ..."}, raw=True, display_id=True)
+            first = "mlgrade: starting the grader…" if starting else "mlgrade: checking…"
+            self._handle = display({"text/plain": first}, raw=True, display_id=True)
+
+    def status(self, text: str) -> None:
+        self._line(f"mlgrade: {text}…")
 
     def progress(self, k: int, n: int, title: str) -> None:
+        self._line(f"mlgrade: checking, test {k} of {n}: {title}")
+
+    def _line(self, line: str) -> None:
         if self._handle is not None:
-            line = f"mlgrade: checking, test {k} of {n}: {title}"
             self._handle.update({"text/plain": line, "text/html": f"<pre>{html.escape(line)}</pre>"},
                                 raw=True)
 
@@ -95,13 +116,14 @@ def check(question: str | Iterable[str] | None = None, *, assignment: str | None
         raise SelfCheckError("mlgrade.check() runs inside a Jupyter or IPython session; "
                              "from a terminal, use `mlgrade check ASSIGNMENT NOTEBOOK`.")
     questions = [question] if isinstance(question, str) else (None if question is None else list(question))
+    hint = _notebook_hint(shell)
     request = {"op": "check", "questions": questions, "assignment": assignment, "seed": seed,
-               "names": _names(shell), "hint": _notebook_hint(shell),
+               "names": _names(shell), "hint": hint,
                "assignments": os.environ.get("MLGRADE_ASSIGNMENTS") or None}
-    worker = _worker_for_session()
-    output = _Output(shell, display)
+    worker = _worker_for_session(hint)
+    output = _Output(shell, display, starting=not worker.served)
     try:
-        final = serve(worker, request, output.progress)
+        final = serve(worker, request, output.progress, output.status)
     except BaseException:
         # an interrupt or a broken pipe: this grader process may be mid-run; start afresh
         global _worker
@@ -124,7 +146,8 @@ def check(question: str | Iterable[str] | None = None, *, assignment: str | None
 
 
 def load_ipython_extension(shell: Any) -> None:
-    """``%load_ext mlgrade`` adds ``%mlgrade check [q3 ...]``."""
+    """``%load_ext mlgrade`` adds ``%mlgrade check [q3 ...]`` (and starts the grader process in
+    the background, as ``import mlgrade`` does)."""
     def magic(line: str) -> None:
         words = line.split()
         if not words or words[0] != "check":
@@ -139,3 +162,4 @@ def load_ipython_extension(shell: Any) -> None:
         check(args or None, assignment=name)
 
     shell.register_magic_function(magic, "line", "mlgrade")
+    prestart()

@@ -17,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import Any
 
 from mlgrade.bridge.client import LearnerFailure, Notebook, dead_failure, timeout_failure
 from mlgrade.bridge.codec import DecodeError, strict_json
+from mlgrade.selfcheck.serve import HINT_VARIABLE
 from mlgrade.selfcheck.wire import Channel, ChannelClosed
 
 # after an unanswered interrupt, ask again this often, this many times, then give up
@@ -125,7 +128,7 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
     from mlgrade.config import resolve_settings
     from mlgrade.errors import MlgradeError
     from mlgrade.grading.runner import run_graders
-    from mlgrade.pipeline import job_folder
+    from mlgrade.jobfolder import job_folder
     from mlgrade.render.console import render_text
     from mlgrade.render.html import fragment
     from mlgrade.results import Execution
@@ -133,6 +136,7 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
     from mlgrade.selfcheck.choose import choose_assignment, choose_questions
 
     start = time.perf_counter()
+    channel.send({"op": "status", "text": "loading graders"})
     try:
         root = resolve_assignments_dir(Path(request["assignments"]) if request.get("assignments") else None)
         a = choose_assignment(root, request.get("assignment"), request.get("hint"),
@@ -169,6 +173,40 @@ def check_once(channel: Channel, request: dict[str, Any]) -> None:
                       f"{exc}). Please report it; `mlgrade check` still works."})
 
 
+def warm_up(waiting: Callable[[], bool]) -> None:
+    """Do now what checks need, while no check is ``waiting``: import pytest, NumPy, the
+    grading plugin and the renderers, read the starters' names (to tell which assignment a
+    notebook is), and collect the graders of the notebook's assignment when its path says which
+    (their imports, e.g. scikit-learn, and pytest's plugins are then loaded). This process is
+    started ahead of the first check (at ``import mlgrade`` in a notebook), so that check does
+    not wait for this; one that comes sooner stops it (a check does what it needs itself).
+    Whatever fails here is left for the check to report."""
+    import importlib
+
+    for name in ("numpy", "pytest", "mlgrade.grading", "mlgrade.grading.runner",
+                 "mlgrade.jobfolder", "mlgrade.render.console", "mlgrade.render.html",
+                 "mlgrade.score", "mlgrade.selfcheck.choose", "mlgrade.notebook"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001,S112 - the check imports it again and says what failed
+            continue
+    with contextlib.suppress(Exception):
+        from mlgrade.assignments import list_assignments, resolve_assignments_dir
+        from mlgrade.grading.runner import collect_graders
+        from mlgrade.selfcheck.detect import starter_names
+
+        every = list_assignments(resolve_assignments_dir(None))
+        for assignment in every:
+            if waiting():
+                return
+            starter_names(assignment)  # cached for the process's life
+        hint = Path(os.environ.get(HINT_VARIABLE) or "").stem
+        named = [a for a in every if a.name == hint]
+        if not waiting():
+            with tempfile.TemporaryDirectory() as empty:  # no tests: pytest's plugins at least
+                collect_graders(named[0].graders if named else Path(empty))
+
+
 def main() -> int:
     """Serve checks until the kernel closes the pipe."""
     # the protocol owns the original stdout; anything else printed (pytest, graders) goes to
@@ -179,6 +217,7 @@ def main() -> int:
     # the kernel's Ctrl-C is its own business; this process ends when the pipe closes
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = Channel(0, proto_out, max_bytes=512 * 1024 * 1024, loads=_strict(512 * 1024 * 1024))
+    warm_up(lambda: bool(select.select([0], [], [], 0)[0]))
     while True:
         try:
             message = channel.receive()

@@ -27,6 +27,7 @@ from mlgrade.reaping import reap_child
 from mlgrade.selfcheck.wire import Channel, ChannelClosed, sigint_blocked
 
 _HARNESS = Path(__file__).resolve().parents[1] / "bridge" / "harness.py"
+HINT_VARIABLE = "MLGRADE_SELFCHECK_NOTEBOOK"  # tells a starting grader process the notebook's path
 
 
 class SelfCheckError(RuntimeError):
@@ -43,17 +44,22 @@ def fresh_harness() -> types.ModuleType:
 
 
 class Worker:
-    """The grader process, kept for the kernel's session (the first check starts it)."""
+    """The grader process, kept for the kernel's session (started at ``import mlgrade`` in a
+    notebook's kernel, else by the first check)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hint: str | None = None) -> None:
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
+        env = dict(os.environ)
+        if hint:  # the notebook's path: its assignment's graders are loaded ahead
+            env[HINT_VARIABLE] = hint
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlgrade.selfcheck.grader"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=env,
             start_new_session=True,  # a Ctrl-C meant for the kernel's terminal is not its
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.channel = Channel(self.process.stdout.fileno(), self.process.stdin.fileno())
+        self.served = False  # whether a check has run to its end here (the process is up)
 
     @property
     def alive(self) -> bool:
@@ -122,10 +128,12 @@ def _stdin_over(channel: Channel, rid: int, backlog: collections.deque[dict[str,
 
 
 def serve(worker: Worker, request: dict[str, Any],
-          on_progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+          on_progress: Callable[[int, int, str], None] | None = None,
+          on_status: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Send one check request and answer the grader until its final message, which is
-    returned; ``on_progress`` hears "test k of n" as the graders start each test. A
-    learner's own interrupt ends the grader process and is raised."""
+    returned; ``on_status`` hears what the grader is doing ("loading graders") and
+    ``on_progress`` "test k of n" as the graders start each test. A learner's own interrupt
+    ends the grader process and is raised."""
     channel = worker.channel
     harness = fresh_harness()
     backlog: collections.deque[dict[str, Any]] = collections.deque()
@@ -154,10 +162,13 @@ def serve(worker: Worker, request: dict[str, Any],
                     # graders put files in the kernel's working folder and learner code reads
                     # relative paths: both use a private job folder, as in `mlgrade check`
                     os.chdir(str(message["job"]))
+                elif op == "status" and on_status is not None:
+                    on_status(str(message.get("text", "")))
                 elif op == "progress" and on_progress is not None:
                     on_progress(int(message.get("test", 0)), int(message.get("tests", 0)),
                                 str(message.get("title", "")))
                 elif op in ("done", "error"):
+                    worker.served = True
                     return message
             except KeyboardInterrupt:
                 if not _notice_waiting(channel, backlog):
