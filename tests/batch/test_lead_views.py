@@ -1,0 +1,45 @@
+"""What leads and learners read from a real SQLite gradebook, no kernel: feedback pages, the
+report command's output, adjustments' author, the export's status, the dashboard's charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from markdown_it import MarkdownIt
+
+from mlgrade import results as r
+from mlgrade.batch.feedback import FeedbackFormat, write_feedback
+from mlgrade.batch.gradebook import Gradebook
+
+
+def result(earned: tuple[float, float], status: str = "graded", feedback: str = "",
+           reason: str | None = None, timed_out: bool = False) -> dict[str, Any]:
+    tests = (r.TestResult("test_a", "`a` works", "q1", 1.0, earned[0],
+                          r.TestStatus.PASSED if earned[0] else r.TestStatus.FAILED, feedback),
+             r.TestResult("test_b", "B <b>bold</b>", "q2", 2.0, earned[1],
+                          r.TestStatus.PASSED if earned[1] else r.TestStatus.FAILED, ""))
+    return r.GradeResult("m", "Month M", "x.ipynb", 7, r.SubmissionStatus(status), tests,
+                         r.Execution(3, 3, timed_out=timed_out), 1.5, "none", "0.1.0", "g1",
+                         reason=reason).to_dict()
+
+
+def record(book: Gradebook, learner: str, earned: tuple[float, float], **kw: Any) -> None:
+    problem = kw.pop("problem", None)
+    book.record(learner=learner, assignment="m", assignment_title="Month M", assignment_max=3.0,
+                source=f"{learner}.ipynb", content_hash=learner, result=result(earned, **kw),
+                problem=problem)
+
+
+def test_feedback_pages_show_code_spans_as_code_and_learner_text_as_text(tmp_path: Path) -> None:
+    with Gradebook(tmp_path / "g.db") as book:
+        record(book, "ann", (0, 2), feedback="`a(x)` returned '<img src=x>' *twice*")
+        (written,) = write_feedback(book, "m", tmp_path / "fb",
+                                    (FeedbackFormat.HTML, FeedbackFormat.MARKDOWN))
+    page, md = (p.read_text(encoding="utf-8") for p in written.paths)
+    assert "<code>a</code> works" in page and "<code>a(x)</code> returned" in page
+    assert "<img" not in page and "&lt;img src=x&gt;" in page and "<em>" not in page
+    shown = MarkdownIt("commonmark").enable("table").render(md)
+    assert "<code>a</code> works" in shown and "<code>a(x)</code> returned" in shown
+    assert "<img" not in shown and "<em>" not in shown and "*twice*" in shown
+    assert "B &lt;b&gt;bold&lt;/b&gt;" in shown
