@@ -43,3 +43,72 @@ def test_feedback_pages_show_code_spans_as_code_and_learner_text_as_text(tmp_pat
     assert "<code>a</code> works" in shown and "<code>a(x)</code> returned" in shown
     assert "<img" not in shown and "<em>" not in shown and "*twice*" in shown
     assert "B &lt;b&gt;bold&lt;/b&gt;" in shown
+
+
+def _cli(*args: str, env: dict[str, str | None] | None = None, cwd: Path | None = None) -> Any:
+    import os
+
+    from typer.testing import CliRunner
+
+    from mlgrade.cli import app
+
+    here = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        return CliRunner().invoke(app, list(args), env=env)
+    finally:
+        os.chdir(here)
+
+
+def test_report_html_prints_only_where_it_wrote(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    with Gradebook(db) as book:
+        record(book, "ann", (1, 2))
+        record(book, "bob", (0, 2))
+    page = tmp_path / "site" / "index.html"
+    done = _cli("report", "--gradebook", str(db), "--html", str(page))
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"wrote {page} and feedback pages under {page.parent / 'feedback'}/"]
+    assert page.is_file() and (page.parent / "feedback" / "m" / "ann.html").is_file()
+    # asked for explicitly, the report is printed as well
+    both = _cli("report", "--gradebook", str(db), "--html", str(page), "--format", "json")
+    assert both.exit_code == 0 and '"assignment": "m"' in both.stdout
+    text = _cli("report", "--gradebook", str(db))
+    assert "score distribution" in text.stdout
+
+
+def _git_env(home: Path, name: str | None) -> dict[str, str | None]:
+    config = home / "gitconfig"
+    config.write_text(f"[user]\n\tname = {name}\n" if name else "", encoding="utf-8")
+    return {"USER": None, "LOGNAME": None, "LNAME": None, "USERNAME": None,
+            "GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(home)}
+
+
+def test_adjust_names_its_author_without_user(tmp_path: Path) -> None:
+    import os
+    import pwd
+    import shutil
+
+    db = tmp_path / "g.db"
+    with Gradebook(db) as book:
+        record(book, "ann", (1, 0))
+    args = ("adjust", "m", "ann", "--test", "q2", "--points", "1", "--reason", "ok",
+            "--gradebook", str(db))
+    if shutil.which("git"):
+        done = _cli(*args, env=_git_env(tmp_path, "Ada Lovelace"), cwd=tmp_path)
+        assert done.exit_code == 0, done.stderr
+        with Gradebook(db) as book:
+            assert book.adjustments("m")[-1].made_by == "Ada Lovelace"
+    done = _cli(*args, env=_git_env(tmp_path, None), cwd=tmp_path)
+    assert done.exit_code == 0, done.stderr
+    with Gradebook(db) as book:
+        made_by = book.adjustments("m")[-1].made_by
+    # the login name from the password database, never "unknown"
+    assert made_by == pwd.getpwuid(os.getuid()).pw_name != "unknown"
+    done = _cli(*args, "--by", "lead two", env=_git_env(tmp_path, "Ada Lovelace"), cwd=tmp_path)
+    assert done.exit_code == 0, done.stderr
+    with Gradebook(db) as book:
+        assert book.adjustments("m")[-1].made_by == "lead two"
