@@ -112,3 +112,38 @@ def test_adjust_names_its_author_without_user(tmp_path: Path) -> None:
     assert done.exit_code == 0, done.stderr
     with Gradebook(db) as book:
         assert book.adjustments("m")[-1].made_by == "lead two"
+
+
+def test_export_status_says_what_happened(tmp_path: Path) -> None:
+    import csv
+    import io
+    import json
+
+    from mlgrade.batch.export import ExportFormat, render, write_xlsx
+    from mlgrade.batch.report import build_reports
+    from mlgrade.batch.workers import classify
+
+    with Gradebook(tmp_path / "g.db") as book:
+        record(book, "ann", (1, 2))
+        slow = result((1, 0), timed_out=True)
+        book.record(learner="bob", assignment="m", assignment_title="Month M", assignment_max=3.0,
+                    source="bob.ipynb", content_hash="b", result=slow, problem=classify(slow))
+        record(book, "cat", (0, 0), status="errored", reason="the graders broke",
+               problem="errored")
+        rows = {row["learner"]: row for row in csv.DictReader(io.StringIO(
+            render(book, ExportFormat.CSV)))}
+        doc = {row["learner"]: row for row in json.loads(render(book, ExportFormat.JSON))}
+        write_xlsx(book, tmp_path / "g.xlsx")
+        problems = {p.learner: p.problem for p in build_reports(book)[0].problems}
+    assert {who: row["m:status"] for who, row in rows.items()} == {
+        "ann": "graded", "bob": "timeout", "cat": "errored"}
+    assert {who: row["m:status"] for who, row in doc.items()} == {
+        "ann": "graded", "bob": "timeout", "cat": "errored"}
+    assert problems == {"bob": "timeout", "cat": "errored"}  # the same words as the report
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(tmp_path / "g.xlsx").active
+    header = [c.value for c in sheet[1]]
+    status = header.index("m:status")
+    assert [row[status].value for row in sheet.iter_rows(min_row=2)] == [
+        "graded", "timeout", "errored"]
