@@ -147,3 +147,77 @@ def test_export_status_says_what_happened(tmp_path: Path) -> None:
     status = header.index("m:status")
     assert [row[status].value for row in sheet.iter_rows(min_row=2)] == [
         "graded", "timeout", "errored"]
+
+
+def _scored(book: Gradebook, learner: str, score: float, top: int = 15) -> None:
+    """A submission of a ``top``-point assignment "h" (one-point tests) scoring ``score``."""
+    tests = tuple(r.TestResult(f"test_{i}", f"test {i}", "q1", 1.0, min(1.0, max(0.0, score - i)),
+                               r.TestStatus.PASSED if score >= i + 1 else r.TestStatus.FAILED, "")
+                  for i in range(top))
+    doc = r.GradeResult("h", "Month H", "x.ipynb", 7, r.SubmissionStatus.GRADED, tests,
+                        r.Execution(3, 3), 1.5, "none", "0.1.0", "g1").to_dict()
+    book.record(learner=learner, assignment="h", assignment_title="Month H",
+                assignment_max=float(top), source=f"{learner}.ipynb", content_hash=learner,
+                result=doc, problem=None)
+
+
+def _histogram_svg(tmp_path: Path, scores: list[float]) -> Any:
+    import xml.etree.ElementTree as ET
+
+    from mlgrade.batch.dashboard import render as dashboard
+    from mlgrade.batch.report import build_reports
+
+    with Gradebook(tmp_path / f"{len(scores)}-{sum(scores)}.db") as book:
+        for i, score in enumerate(scores):
+            _scored(book, f"l{i}", score)
+        page = dashboard(build_reports(book), tmp_path / "g.db")
+    start = page.index('<svg class="histogram"')
+    svg = page[start:page.index("</svg>", start) + len("</svg>")]
+    return ET.fromstring(svg.replace("<svg ", '<svg xmlns:x="x" ', 1))
+
+
+def _centre(svg: Any, label: str) -> float:
+    (bar,) = [b for b in svg.iter("rect") if b.get("data-bin") == label]
+    return float(bar.get("x")) + float(bar.get("width")) / 2
+
+
+def _marker_x(svg: Any, css: str) -> float:
+    (line,) = [ln for ln in svg.iter("line") if ln.get("class") == css]
+    assert line.get("x1") == line.get("x2")
+    return float(line.get("x1"))
+
+
+def test_dashboard_mean_and_median_sit_on_their_scores(tmp_path: Path) -> None:
+    import pytest
+
+    svg = _histogram_svg(tmp_path, [6, 7, 8])  # mean 7, median 7
+    assert _marker_x(svg, "mean") == pytest.approx(_centre(svg, "7"), abs=0.02)
+    assert _marker_x(svg, "median") == pytest.approx(_centre(svg, "7"), abs=0.02)
+    svg = _histogram_svg(tmp_path, [7, 8])  # 7.5: halfway between the bars of 7 and 8
+    halfway = (_centre(svg, "7") + _centre(svg, "8")) / 2
+    assert _marker_x(svg, "mean") == pytest.approx(halfway, abs=0.02)
+    svg = _histogram_svg(tmp_path, [15, 15, 0])  # mean 10, median full marks
+    assert _marker_x(svg, "mean") == pytest.approx(_centre(svg, "10"), abs=0.02)
+    assert _marker_x(svg, "median") == pytest.approx(_centre(svg, "15"), abs=0.02)
+
+
+def test_text_report_lists_only_the_scores_that_occur(tmp_path: Path) -> None:
+    db = tmp_path / "g.db"
+    with Gradebook(db) as book:
+        for i, score in enumerate([6, 7, 7, 8, 15]):
+            _scored(book, f"l{i}", score)
+    done = _cli("report", "--gradebook", str(db))
+    assert done.exit_code == 0, done.stderr
+    lines = done.stdout.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("score distribution"))
+    rows = [ln.strip("│ ").split("│") for ln in lines[start + 4:start + 12] if ln.startswith("│")]
+    assert [(a.strip(), b.strip(), c.strip()) for a, b, c in rows] == [
+        ("6", "1", "#"), ("7", "2", "##"), ("8", "1", "#"), ("15 (full marks)", "1", "#")]
+    # a big group: the longest bar is 40 characters, the others in proportion
+    big = tmp_path / "big.db"
+    with Gradebook(big) as book:
+        for i, score in enumerate([7] * 80 + [8] * 20):
+            _scored(book, f"l{i}", score)
+    lines = _cli("report", "--gradebook", str(big)).stdout.splitlines()
+    bars = [ln.split("│")[3].strip() for ln in lines if ln.startswith("│ 7 ") or ln.startswith("│ 8 ")]
+    assert bars == ["#" * 40, "#" * 10]

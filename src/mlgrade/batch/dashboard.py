@@ -23,7 +23,7 @@ from typing import Any
 
 from mlgrade import __version__
 from mlgrade.batch.marks import Mark
-from mlgrade.batch.report import AssignmentReport, bin_label, bin_width, natural_key
+from mlgrade.batch.report import AssignmentReport, bar_position, bin_label, bin_width, natural_key
 from mlgrade.fsutil import write_text_atomic
 from mlgrade.render.common import fmt_points
 from mlgrade.render.inline import to_html
@@ -113,9 +113,7 @@ def _histogram(rep: AssignmentReport) -> Histogram:
     width = bin_width(rep.max_score)
 
     def x_of(value: float) -> float:
-        if value >= rep.max_score:  # the full-marks bar
-            return round(left + (n - 0.5) * slot, 2)
-        return round(left + value / width * slot, 2)
+        return round(left + bar_position(rep.histogram, rep.max_score, value) * slot, 2)
 
     def marker(value: float, label: str, css: str) -> Marker:
         x = x_of(value)

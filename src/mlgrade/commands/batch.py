@@ -274,6 +274,9 @@ def report(
         _print_report(out, rep)
 
 
+HIST_BAR = 40  # characters of the longest bar of the text histogram
+
+
 def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
     table = Table(title=title, title_justify="left")
     for col in columns:
@@ -299,10 +302,15 @@ def _print_report(out: Console, rep: AssignmentReport) -> None:
     if rep.seed is not None:
         out.print(f"seed {rep.seed} (reproduce one grade: mlgrade check {rep.assignment} "
                   f"NOTEBOOK --seed {rep.seed})", markup=False, soft_wrap=True)
-    hist = _table("score distribution", "score", "learners", "", right=("learners",))
+    # only the scores (bins) someone has: a 40-point assignment is not 40 rows of zeros
+    hist = _table("score distribution (scores that occur)", "score", "learners", "",
+                  right=("learners",))
+    most = max((n for _, _, n in rep.histogram), default=0)
     for lo, hi, n in rep.histogram:
+        if not n:
+            continue
         label = bin_label(lo, hi) + (" (full marks)" if lo == hi and rep.max_score else "")
-        hist.add_row(label, str(n), "#" * n)
+        hist.add_row(label, str(n), "#" * max(1, round(n * min(1.0, HIST_BAR / most))))
     out.print(hist)
     tests = _table("pass rate per test, hardest first", "question", "test", "points", "passed",
                    "rate", right=("points", "passed", "rate"))
