@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -109,3 +110,65 @@ def test_rng_is_seeded_by_run_seed_and_test_name(tmp_path: Path) -> None:
         '''), encoding="utf-8")
         assert _run(folder, seed).tests[0].status is TestStatus.PASSED
         assert _run(folder, seed + 10).tests[0].status is TestStatus.FAILED
+
+
+WRAPPED = '''
+    from mlgrade.grading import points
+
+    @points(1, question="q1")
+    def test_wrapped():
+        """build_pipeline, fitted by the grader, predicts rows it never saw about as well as a
+        standard scaler + logistic regression
+
+        A second paragraph is a note for grader authors, never part of the title."""
+        assert False, "no"
+
+    @points(1, question="q2")
+    def test_one_line():
+        """  `model` is fitted  """
+'''
+WHOLE = ("build_pipeline, fitted by the grader, predicts rows it never saw about as well as a "
+         "standard scaler + logistic regression")
+
+
+def test_title_is_the_whole_first_docstring_paragraph_in_every_format(tmp_path: Path) -> None:
+    import json
+
+    from mlgrade.render import Format, console, renderer
+    from mlgrade.results import Execution, GradeResult, SubmissionStatus
+
+    run = _run(_graders(tmp_path, WRAPPED))
+    assert [t.title for t in run.tests] == [WHOLE, "`model` is fitted"]
+    result = GradeResult(
+        assignment="month3", title="Month 3", notebook="month3.ipynb", seed=1,
+        status=SubmissionStatus.GRADED, tests=run.tests,
+        execution=Execution(cells_total=1, cells_run=1), duration_s=1.0, isolation="none",
+        mlgrade_version="0", grader_version="0")
+    for fmt in Format:
+        # the console folds its title column beside the points: read it wide
+        text = console.render_text(result, width=400) if fmt is Format.CONSOLE else renderer(fmt)(result)
+        if fmt is Format.CLASSROOM:  # base64 documents, one per runner
+            import base64
+
+            text = " ".join(base64.b64decode(line.split("=", 1)[1]).decode()
+                            for line in text.splitlines())
+        if fmt is Format.MARKDOWN:  # Markdown escapes (build\\_pipeline) read as the text
+            text = re.sub(r"\\(.)", r"\1", text)
+        flat = " ".join(text.split())
+        assert WHOLE in flat, fmt
+        assert "second paragraph" not in flat, fmt
+    assert json.loads(renderer(Format.JSON)(result))["tests"][0]["title"] == WHOLE
+
+
+def test_month3_titles_that_wrap_in_the_source_are_whole() -> None:
+    from mlgrade.grading.runner import collect_graders
+
+    root = Path(__file__).resolve().parents[1] / "graders"
+    tests, errors = collect_graders(root / "month3")
+    assert errors == ()
+    titles = {t.id: t.title for t in tests}
+    assert titles["test_pipeline_generalises"].endswith(
+        "about as well as a standard scaler + logistic regression")
+    assert titles["test_imbalanced_minority_recall"].endswith(
+        "(with the F1 the text also requires, so that flagging every row finds nothing)")
+    assert all("\n" not in t and "  " not in t for t in titles.values())

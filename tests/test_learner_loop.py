@@ -191,6 +191,29 @@ def test_watch_rechecks_each_save_and_ctrl_c_leaves_no_kernel(tmp_path: Path) ->
     assert "interrupted; the kernel was shut down." in err.read_text()
 
 
+def test_ctrl_c_while_watching_between_checks_stops_quietly(tmp_path: Path) -> None:
+    """Ctrl-C is --watch's documented way out: while it waits (no check running, no kernel),
+    it ends the watch with exit 0 and no "interrupted" line. (A file that is not a notebook
+    yet, as mid-save, is a one-line error and the watch goes on: no kernel starts here.)"""
+    path = tmp_path / "month2.ipynb"
+    path.write_text("not json yet {", encoding="utf-8")
+    err = tmp_path / "err.txt"
+    with err.open("wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "mlgrade", "check", "month2", str(path),
+                                 "--watch"], stdout=subprocess.DEVNULL, stderr=stderr,
+                                cwd=tmp_path, preexec_fn=default_signals)
+        try:
+            assert _wait_for(lambda: "watching" in err.read_text(), 60)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(60) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    lines = err.read_text().splitlines()
+    assert lines[0].startswith("error: ") and "not valid JSON" in lines[0]
+    assert lines[1:] == [f"watching {path} for changes (Ctrl-C to stop)", "stopped watching"]
+
+
 def test_every_starter_and_solution_is_recognised_as_its_own_month() -> None:
     from mlgrade.assignments import default_assignments_dir, list_assignments
     from mlgrade.selfcheck.choose import choose_questions

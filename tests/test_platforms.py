@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import FIXTURE_NOTEBOOKS
+from tests.conftest import FIXTURE_NOTEBOOKS, REPO
 from tests.probes import PYTHON310, python310, requires
 from typer.testing import CliRunner
 
@@ -108,6 +108,25 @@ def test_classroom_workflow_options_and_unknown_assignment(tmp_path: Path) -> No
     assert "'my work.ipynb'" in steps[3]["run"]
     bad = runner.invoke(app, ["classroom", "workflow", "month99"])
     assert bad.exit_code == 2 and "mlgrade list" in bad.stderr
+
+
+def test_classroom_readme_puts_the_seed_secret_where_learners_get_it(tmp_path: Path) -> None:
+    """Template repository secrets are not copied to learners' repositories (docs/platforms.md):
+    the generated README and workflow must not send the lead there."""
+    template = tmp_path / "template"
+    result = runner.invoke(app, ["classroom", "init", "month2", str(template),
+                                 "--install", "mlgrade==0.1.0"])
+    assert result.exit_code == 0, result.stderr
+    readme = " ".join((template / "README.md").read_text(encoding="utf-8").split())
+    assert "in the organisation open *Settings → Secrets and variables → Actions" in readme
+    assert "or this repository" not in readme
+    assert ("a secret set on this template repository is not copied to them, so set it on the "
+            "organisation") in readme
+    workflow = (template / ".github" / "workflows" / "classroom.yml").read_text(encoding="utf-8")
+    assert "repository or organisation secret" not in workflow
+    assert "# Grading seed: the organisation secret MLGRADE_SEED" in workflow
+    docs = " ".join((REPO / "docs" / "platforms.md").read_text(encoding="utf-8").split())
+    assert "repository secrets of the template are not copied" in docs
 
 
 def _decode(value: str) -> dict[str, Any]:

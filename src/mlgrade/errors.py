@@ -36,9 +36,11 @@ class UnknownAssignmentError(UsageError):
 
         listing = ", ".join(known) if known else "none found"
         close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
-        guess = f"did you mean {close[0]!r}? " if close else ""
+        if not close and name.isdigit():  # `mlgrade check 3`
+            close = [k for k in known if k.lower() == f"month{int(name)}"]
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
         super().__init__(
-            f"unknown assignment {name!r}; {guess}(available: {listing}). "
+            f"unknown assignment {name!r}{guess}. Available: {listing}. "
             "Run `mlgrade list` to see assignments."
         )
         self.name = name

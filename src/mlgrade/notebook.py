@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from mlgrade.errors import NotebookInputError
+from mlgrade.notebook_problems import first_problem
 
 MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # checked before parsing
 MAX_NOTEBOOK_DEPTH = 100  # JSON nesting; real notebooks stay under 20
@@ -45,8 +47,9 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> tuple[Note
         st = path.stat()
     except FileNotFoundError:
         raise NotebookInputError(
-            f"{shown}: no such file. Check the path, or run `mlgrade start ASSIGNMENT` to get "
-            "the starter notebook."
+            f"{shown}: no such file. "
+            + (_near_miss(path) or "Check the path, or run `mlgrade start ASSIGNMENT` to get "
+               "the starter notebook.")
         ) from None
     except OSError as exc:
         raise NotebookInputError(f"{shown}: cannot read it ({exc.strerror}).") from None
@@ -84,6 +87,11 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> tuple[Note
         raise NotebookInputError(
             f"{shown} is JSON but not a Jupyter notebook (no cells): check you passed the .ipynb."
         )
+    problem = first_problem(data)
+    if problem is not None:
+        raise NotebookInputError(
+            f"{shown} is not a valid notebook: {problem}. Open it in Jupyter, fix or delete "
+            "that part, and save it again.")
     try:
         node = nbformat.reads(raw.decode("utf-8"), as_version=4)  # upgrades v3 and older
         nbformat.validate(node)
@@ -91,12 +99,33 @@ def read_notebook(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> tuple[Note
         raise NotebookInputError(
             f"{shown} is nested too deeply to be a notebook: clear its outputs and re-save it."
         ) from None
-    except (nbformat.ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (nbformat.ValidationError, ValueError, TypeError, KeyError, AttributeError,
+            AssertionError) as exc:  # nbformat asserts on some malformed version fields
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = re.sub(r"[{\[].*", "...", first)  # never a dump of the offending cell
         raise NotebookInputError(
             f"{shown} is not a valid notebook ({first[:160]}): open and re-save it in Jupyter."
         ) from None
     return node, raw
+
+
+def _near_miss(path: Path) -> str | None:
+    """A missing notebook's likely meaning: the same name in another case beside it, or a
+    script of the same name."""
+    try:
+        beside = [p for p in path.parent.iterdir() if p.is_file()]
+    except OSError:
+        return None
+    wanted = path.name.casefold()
+    stem = path.stem.casefold() if path.suffix.lower() in (".ipynb", ".py") else wanted
+    same = [p for p in sorted(beside) if p.name.casefold() == wanted]
+    script = [p for p in sorted(beside) if p.suffix.lower() == ".py" and p.stem.casefold() == stem]
+    if same and same[0].suffix.lower() != ".py":
+        return f"Did you mean {same[0].name}? (File names are case-sensitive here.)"
+    if script:
+        return (f"{script[0].name} is a script, not a notebook: mlgrade grades the .ipynb. Run "
+                "`mlgrade start ASSIGNMENT` for the starter notebook and put your code in it.")
+    return None
 
 
 def code_cells(nb: NotebookNode) -> list[tuple[int, NotebookNode]]:

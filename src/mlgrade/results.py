@@ -60,7 +60,7 @@ class TestResult:
     __test__ = False  # not a pytest test class
 
     id: str  # the test function name, stable across runs
-    title: str  # a human title (first docstring line, or derived from the id)
+    title: str  # a human title (the first docstring paragraph on one line, or derived from the id)
     question: str | None
     points: float  # points possible
     earned: float

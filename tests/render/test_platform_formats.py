@@ -103,6 +103,16 @@ def test_gradescope_results_follow_the_spec(case: str) -> None:
     assert sum(e["score"] for e in doc["tests"]) == pytest.approx(doc["score"])
 
 
+def test_gradescope_numbers_count_within_each_question() -> None:
+    doc = json.loads(gradescope.render(TYPICAL))
+    assert [t["number"] for t in doc["tests"]] == ["q1.1", "q2.1", "q2.2", "q3.1", "q7.1"]
+    loose = dataclasses.replace(TYPICAL, tests=tuple(
+        dataclasses.replace(t, question=None if t.question in ("q1", "q3") else t.question)
+        for t in TYPICAL.tests))
+    doc = json.loads(gradescope.render(loose))
+    assert [t["number"] for t in doc["tests"]] == ["1", "q2.1", "q2.2", "2", "q7.1"]
+
+
 def test_gradescope_could_not_run_and_errors() -> None:
     doc = json.loads(gradescope.render(COULD_NOT_RUN))
     assert doc["score"] == 0 and doc["tests"] == [] and "could not be graded" in doc["output"]

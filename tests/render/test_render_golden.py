@@ -18,7 +18,7 @@ GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("MLGRADE_UPDATE_GOLDEN") == "1"
 EXTENSION = {
     Format.CONSOLE: "txt", Format.JSON: "json", Format.MARKDOWN: "md", Format.JUNIT: "xml",
-    Format.GRADESCOPE: "gradescope.json", Format.PRAIRIELEARN: "prairielearn.json",
+    Format.JUNIT_JENKINS: "xml", Format.GRADESCOPE: "gradescope.json", Format.PRAIRIELEARN: "prairielearn.json",
     Format.CLASSROOM: "classroom.txt", Format.HTML: "html",
 }
 

@@ -6,12 +6,38 @@ An adjustment sets one test's points (``--test ID --points N``) or the assignmen
 
 from __future__ import annotations
 
+import getpass
 import math
+import shutil
+import subprocess
 
 from mlgrade.batch.gradebook import Gradebook
 from mlgrade.batch.marks import marks
 from mlgrade.errors import UsageError
 from mlgrade.render.common import fmt_points
+
+
+def author(by: str | None) -> str:
+    """Who makes an adjustment: ``--by``, else git's ``user.name``, else the login name."""
+    if by is not None and by.strip():
+        return by.strip()
+    git = shutil.which("git")
+    if git is not None:
+        try:
+            name = subprocess.run([git, "config", "user.name"], capture_output=True, text=True,
+                                  timeout=10, check=False).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            name = ""
+        if name:
+            return name
+    try:
+        login = getpass.getuser().strip()  # $LOGNAME, $USER, ..., else the password database
+    except (OSError, KeyError):
+        login = ""
+    if login:
+        return login
+    raise UsageError("cannot tell who makes this adjustment (no git user.name, no login name): "
+                     "pass --by NAME, or set one with `git config --global user.name NAME`.")
 
 
 def _test_id(tests: list[dict[str, object]], wanted: str) -> tuple[str, float]:

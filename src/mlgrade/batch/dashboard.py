@@ -23,9 +23,10 @@ from typing import Any
 
 from mlgrade import __version__
 from mlgrade.batch.marks import Mark
-from mlgrade.batch.report import AssignmentReport, bin_label, bin_width, natural_key
+from mlgrade.batch.report import AssignmentReport, bar_position, bin_label, bin_width, natural_key
 from mlgrade.fsutil import write_text_atomic
 from mlgrade.render.common import fmt_points
+from mlgrade.render.inline import to_html
 
 TEMPLATES = Path(__file__).parent / "templates"
 FEEDBACK_DIR = "feedback"
@@ -112,9 +113,7 @@ def _histogram(rep: AssignmentReport) -> Histogram:
     width = bin_width(rep.max_score)
 
     def x_of(value: float) -> float:
-        if value >= rep.max_score:  # the full-marks bar
-            return round(left + (n - 0.5) * slot, 2)
-        return round(left + value / width * slot, 2)
+        return round(left + bar_position(rep.histogram, rep.max_score, value) * slot, 2)
 
     def marker(value: float, label: str, css: str) -> Marker:
         x = x_of(value)
@@ -163,24 +162,18 @@ class Cell:
         return f"{fmt_points(self.mark.final)}/{fmt_points(self.mark.max_score)}"
 
 
-def _title_parts(title: str) -> list[tuple[bool, str]]:
-    """Split a test title on Markdown backticks: (is_code, text) pairs, drawn as <code>."""
-    parts = title.split("`")
-    if len(parts) % 2 == 0:  # an unpaired backtick: plain text
-        return [(False, title)]
-    return [(i % 2 == 1, text) for i, text in enumerate(parts) if text]
-
-
 def render(reports: list[AssignmentReport], gradebook: Path,
            feedback_dir: str = FEEDBACK_DIR) -> str:
     """The page's HTML."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+    from markupsafe import Markup
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["points"] = fmt_points
-    env.globals["title_parts"] = _title_parts
+    # grader-written titles: code spans as <code>, everything else escaped by markdown-it
+    env.filters["inline_md"] = lambda text: Markup(to_html(str(text)))
     reports = sorted(reports, key=lambda r: natural_key(r.assignment))
     learners = sorted({m.learner for r in reports for m in r.marks}, key=str.casefold)
     grid: dict[str, dict[str, Cell]] = {who: {} for who in learners}

@@ -1,9 +1,11 @@
 """Export stage: one row per learner, a group of columns per assignment, as CSV, JSON or XLSX.
 
 Per assignment ``A``: ``A`` (the score that counts: after the lead's adjustments and any late
-penalty), ``A:max``, ``A:percent``, ``A:status``, ``A:late`` (``yes`` when handed in after the
-due date), ``A:original`` (the graders' score) and ``A:adjusted`` (the adjusted score, empty
-when the lead changed nothing); ``--detail`` adds ``A:TEST`` per grader test (points that count).
+penalty), ``A:max``, ``A:percent``, ``A:status`` (``graded``, or what went wrong in the words of
+the report's problem column: ``timeout``, ``kernel_died``, ``worker_timeout``, ``errored``, ...),
+``A:late`` (``yes`` when handed in after the due date), ``A:original`` (the graders' score) and
+``A:adjusted`` (the adjusted score, empty when the lead changed nothing); ``--detail`` adds
+``A:TEST`` per grader test (points that count).
 
 CSV written for a spreadsheet starts with a UTF-8 byte-order mark, so Excel reads "Zoë" as
 written; cells that a spreadsheet would run as a formula are quoted with a leading ``'``.
@@ -55,7 +57,7 @@ def table(gradebook: Gradebook, detail: bool = False) -> tuple[list[str], list[d
         row["learner"] = m.learner
         a = m.assignment
         row.update({a: m.final, f"{a}:max": m.max_score, f"{a}:percent": m.percent,
-                    f"{a}:status": m.status, f"{a}:late": "yes" if m.late.late else "",
+                    f"{a}:status": m.outcome, f"{a}:late": "yes" if m.late.late else "",
                     f"{a}:original": m.original,
                     f"{a}:adjusted": m.adjusted if m.is_adjusted else None})
         if detail:

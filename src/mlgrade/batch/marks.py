@@ -31,6 +31,13 @@ class Mark:
     submitted_from: str | None
     adjustments: tuple[Adjustment, ...]  # applied, oldest first
     stale: tuple[Adjustment, ...]  # made for an earlier submission: not applied
+    problem: str | None = None  # what went wrong (timeout, kernel_died, ...), as the report says
+
+    @property
+    def outcome(self) -> str:
+        """What happened, in one word: the problem when there was one (``timeout``,
+        ``kernel_died``, ``worker_timeout``, ``errored``, ...), else the status (``graded``)."""
+        return self.problem or self.status
 
     @property
     def is_adjusted(self) -> bool:
@@ -70,7 +77,7 @@ def mark_of(sub: Recorded, adjustments: list[Adjustment], due: Due) -> Mark:
                 adjusted=adjusted, final=round(adjusted - late.penalty, 6),
                 max_score=sub.max_score, status=sub.status, late=late,
                 submitted_at=sub.submitted_at, submitted_from=sub.submitted_from,
-                adjustments=tuple(used), stale=stale)
+                adjustments=tuple(used), stale=stale, problem=sub.problem)
 
 
 def marks(gradebook: Gradebook, assignment: str | None = None) -> list[Mark]:

@@ -154,6 +154,21 @@ def histogram(scores: list[float], top: float) -> tuple[tuple[float, float, int]
     return (*bins, (float(top), float(top), counts[-1]))
 
 
+def bar_position(bins: tuple[tuple[float, float, int], ...], top: float, value: float) -> float:
+    """Where a score (a mean, a median) sits on the histogram, in bars: bar ``i`` spans
+    ``[i, i + 1)``. Each whole score is at the middle of its own part of its bar (a one-point
+    bin's score at the bar's middle), values between scores in between, full marks at the middle
+    of the full-marks bar."""
+    if value >= top or len(bins) < 2:
+        return len(bins) - 0.5
+    regular = bins[:-1]
+    for i, (lo, hi, _) in enumerate(regular):
+        if value < hi or i == len(regular) - 1:
+            scores = max(1, math.ceil(hi) - math.floor(lo))  # whole scores this bar stands for
+            return i + (max(value, 0.0) - lo + 0.5) / scores
+    raise AssertionError("unreachable: the last regular bin takes every value below top")
+
+
 def bin_label(lo: float, hi: float) -> str:
     """``"15"`` for the full-marks bin and one-point bins, ``"10-11"`` for wider ones."""
     if lo == hi or hi - lo <= 1:
@@ -263,11 +278,9 @@ def plot(reports: list[AssignmentReport], dest: Path) -> Path:
         left.set_xticks(xs, [bin_label(lo, hi) for lo, hi, _ in rep.histogram], fontsize=8)
         width = bin_width(rep.max_score)
 
-        def pos(value: float, rep: AssignmentReport = rep, width: int = width) -> float:
-            # x of a score on the bar axis: bar i spans [i*width, (i+1)*width) points
-            if value >= rep.max_score:
-                return len(rep.histogram) - 1
-            return value / width - 0.5
+        def pos(value: float, rep: AssignmentReport = rep) -> float:
+            # matplotlib centres bar i on x = i: it spans [i - 0.5, i + 0.5)
+            return bar_position(rep.histogram, rep.max_score, value) - 0.5
 
         left.axvline(pos(rep.mean), color="#C44E52", linestyle="--",
                      label=f"mean {rep.mean:.2f}")

@@ -104,11 +104,29 @@ def watch(path: Path, check_once: Callable[[], object], *, poll_s: float = 0.3, 
           stop: threading.Event | None = None, said: Callable[[str], None] = print) -> None:
     """Check now, then again each time ``path`` is saved: a change counts once the file has
     stayed the same for ``settle_s`` (editors write in several steps). Returns when ``stop``
-    is set; Ctrl-C propagates (each check has shut its kernel down by then)."""
+    is set, or quietly on Ctrl-C while it waits between checks (its documented way out);
+    Ctrl-C during a check propagates (that check has shut its kernel down by then)."""
     stop = stop or threading.Event()
     seen = fingerprint(path)
     check_once()
-    said(f"watching {path} for changes (Ctrl-C to stop)")
+    while True:
+        try:
+            said(f"watching {path} for changes (Ctrl-C to stop)")
+            changed = _next_change(path, seen, stop, poll_s, settle_s)
+        except KeyboardInterrupt:  # idle: no kernel runs, nothing was interrupted
+            said("stopped watching")
+            return
+        if stop.is_set():
+            return
+        seen = changed
+        said(f"{path} changed: checking again")
+        check_once()
+
+
+def _next_change(path: Path, seen: tuple[int, int] | None, stop: threading.Event, poll_s: float,
+                 settle_s: float) -> tuple[int, int] | None:
+    """The file's fingerprint once a save has settled (``None``: it was removed); returns
+    at once when ``stop`` is set."""
     while not stop.wait(poll_s):
         now = fingerprint(path)
         if now == seen or now is None:
@@ -119,10 +137,5 @@ def watch(path: Path, check_once: Callable[[], object], *, poll_s: float = 0.3, 
             if latest != now:
                 now, settled_at = latest, time.monotonic()
             elif time.monotonic() - settled_at >= settle_s:
-                break
-        if stop.is_set():
-            return
-        seen = now
-        said(f"{path} changed: checking again")
-        check_once()
-        said(f"watching {path} for changes (Ctrl-C to stop)")
+                return now
+    return None

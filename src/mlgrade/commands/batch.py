@@ -6,7 +6,6 @@ summaries); ``report`` prints its tables to stdout, ``export`` its data to stdou
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -221,8 +220,9 @@ def report(
     assignment: Annotated[str | None, typer.Argument(help="Assignment name [default: every "
                                                      "assignment in the gradebook].")] = None,
     gradebook: GradebookOpt = DEFAULT_GRADEBOOK,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f", help="text tables or JSON.")]
-    = ReportFormat.TEXT,
+    format: Annotated[ReportFormat | None, typer.Option(
+        "--format", "-f", help="text tables or JSON [default: text; with --html, only the line "
+        "naming the page written, unless --format is given].", show_default=False)] = None,
     plot: Annotated[Path | None, typer.Option(help="Also write a PNG (or .svg/.pdf, by suffix): "
                                               "score histograms and per-test pass rates.")] = None,
     html: Annotated[Path | None, typer.Option(
@@ -238,7 +238,7 @@ def report(
 ) -> None:
     """Where the group struggles: score distribution, per-test pass rates (hardest first),
     errored and timed-out submissions, late work, adjustments, possible copies, slowest
-    submissions. `--html FILE` writes the whole group's dashboard."""
+    submissions. `--html FILE` writes the whole group's dashboard (and prints only where)."""
     import json
 
     from mlgrade.batch.feedback import FeedbackFormat, write_feedback
@@ -263,6 +263,8 @@ def report(
                    else ""))
     if plot is not None:
         say(f"wrote {write_plot(reports, plot)}")
+    if format is None and html is not None:
+        return  # the page is the report: the line above says where it is
     if format is ReportFormat.JSON:
         sys.stdout.write(json.dumps([r.to_dict() for r in reports], indent=2,
                                     ensure_ascii=False) + "\n")
@@ -270,6 +272,9 @@ def report(
     out = Console(highlight=False)
     for rep in reports:
         _print_report(out, rep)
+
+
+HIST_BAR = 40  # characters of the longest bar of the text histogram
 
 
 def _table(title: str, *columns: str, right: tuple[str, ...] = ()) -> Table:
@@ -297,10 +302,15 @@ def _print_report(out: Console, rep: AssignmentReport) -> None:
     if rep.seed is not None:
         out.print(f"seed {rep.seed} (reproduce one grade: mlgrade check {rep.assignment} "
                   f"NOTEBOOK --seed {rep.seed})", markup=False, soft_wrap=True)
-    hist = _table("score distribution", "score", "learners", "", right=("learners",))
+    # only the scores (bins) someone has: a 40-point assignment is not 40 rows of zeros
+    hist = _table("score distribution (scores that occur)", "score", "learners", "",
+                  right=("learners",))
+    most = max((n for _, _, n in rep.histogram), default=0)
     for lo, hi, n in rep.histogram:
+        if not n:
+            continue
         label = bin_label(lo, hi) + (" (full marks)" if lo == hi and rep.max_score else "")
-        hist.add_row(label, str(n), "#" * n)
+        hist.add_row(label, str(n), "#" * max(1, round(n * min(1.0, HIST_BAR / most))))
     out.print(hist)
     tests = _table("pass rate per test, hardest first", "question", "test", "points", "passed",
                    "rate", right=("points", "passed", "rate"))
@@ -400,7 +410,8 @@ def adjust(
         "instead of --test.")] = None,
     reason: Annotated[str | None, typer.Option(help="Why (required; shown to the learner in "
                                                "their feedback).")] = None,
-    by: Annotated[str | None, typer.Option(help="Who made it [default: $USER].")] = None,
+    by: Annotated[str | None, typer.Option(
+        help="Who made it [default: git's user.name, else your login name].")] = None,
     undo: Annotated[bool, typer.Option("--undo", help="Undo the adjustment of --test (or of "
                                        "the total).")] = False,
     gradebook: GradebookOpt = DEFAULT_GRADEBOOK,
@@ -410,10 +421,10 @@ def adjust(
     It is kept when the same notebook is regraded, stops applying when the learner hands in a
     different one, and shows in report, export and feedback. The graders' score is kept too.
     """
-    from mlgrade.batch.adjust import apply_adjustment
-
-    with_who = by or os.environ.get("USER") or os.environ.get("LOGNAME") or "unknown"
+    from mlgrade.batch.adjust import apply_adjustment, author
     from mlgrade.batch.gradebook import open_existing
+
+    with_who = author(by)
 
     with open_existing(gradebook) as book:
         say(apply_adjustment(book, assignment=assignment, learner=learner, test=test,

@@ -26,10 +26,18 @@ def clean_text(text: str, limit: int = MAX_FEEDBACK) -> str:
     return text if len(text) <= limit else text[: limit - 12] + " [truncated]"
 
 
+def title_from_doc(doc: str | None) -> str:
+    """A test's title: the docstring's first paragraph joined into one line ("" without one).
+
+    A long title wraps over several source lines; every report shows it whole."""
+    paragraph = re.split(r"\n\s*\n", (doc or "").strip(), maxsplit=1)[0]
+    return " ".join(paragraph.split())
+
+
 def _title(item: pytest.Item) -> str:
-    doc = getattr(getattr(item, "function", None), "__doc__", None)
-    if doc and doc.strip():
-        return doc.strip().splitlines()[0].strip()
+    title = title_from_doc(getattr(getattr(item, "function", None), "__doc__", None))
+    if title:
+        return title
     name = item.name.removeprefix("test_")
     return name.replace("_", " ")
 

@@ -19,7 +19,8 @@ class Format(StrEnum):
     JSON = "json"  # the stable documented schema (docs/result-schema.json)
     MARKDOWN = "markdown"  # GitHub-flavoured Markdown (job summaries, issues, gradebooks)
     HTML = "html"  # a self-contained, escaped HTML page (open it in a browser)
-    JUNIT = "junit"  # JUnit XML for CI test-report tools (GitHub, GitLab, Jenkins)
+    JUNIT = "junit"  # JUnit XML for CI test-report tools (GitHub, GitLab, Jenkins' JUnit plugin)
+    JUNIT_JENKINS = "junit-jenkins"  # JUnit XML valid against the Jenkins xUnit plugin's junit-10.xsd
     GRADESCOPE = "gradescope"  # Gradescope autograder results.json
     PRAIRIELEARN = "prairielearn"  # PrairieLearn external-grader results.json
     CLASSROOM = "classroom"  # GitHub Classroom reporter step outputs (base64 JSON per runner)
@@ -49,6 +50,7 @@ def renderer(fmt: Format) -> Callable[[GradeResult], str]:
         Format.MARKDOWN: markdown.render,
         Format.HTML: html.render,
         Format.JUNIT: junit.render,
+        Format.JUNIT_JENKINS: junit.render_jenkins,
         Format.GRADESCOPE: gradescope.render,
         Format.PRAIRIELEARN: prairielearn.render,
         Format.CLASSROOM: classroom.render,

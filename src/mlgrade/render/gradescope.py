@@ -2,7 +2,8 @@
 
 Top level: ``score``, ``max_score`` (when tests exist), ``execution_time`` (whole seconds),
 ``output`` (the learner-facing summary), ``visibility`` and ``stdout_visibility``; one entry in
-``tests`` per grader test with ``name``, ``number``, ``score``, ``max_score``, ``status``
+``tests`` per grader test with ``name``, ``number`` (``q2.1``, ``q2.2``, ``q3.1``: counted
+within its question; ``1``, ``2`` for tests of no question), ``score``, ``max_score``, ``status``
 (Gradescope knows only ``passed``/``failed``: a broken grader is ``failed`` with a message that
 says so), ``output`` and ``visibility``. A notebook that could not be graded gets score 0, an
 empty ``tests`` list and the reason in ``output``.
@@ -41,7 +42,9 @@ def _summary(result: GradeResult) -> str:
 def document(result: GradeResult) -> dict[str, Any]:
     """The results.json document as a dict."""
     tests = []
-    for number, t in enumerate(result.tests, start=1):
+    within: dict[str | None, int] = {}  # tests numbered from 1 within each question
+    for t in result.tests:
+        number = within[t.question] = within.get(t.question, 0) + 1
         output = t.feedback or ("Passed." if t.status is TestStatus.PASSED else "No points.")
         tests.append({
             "name": truncate(t.title, 300),

@@ -2,7 +2,8 @@
 
 The same content as the console and Markdown reports: the score, one row per grader test, the
 cells that raised, notices and the run details. No scripts, no external resources; every piece
-of text is HTML-escaped, so a learner's output or message can never inject markup.
+of text is HTML-escaped, so a learner's output or message can never inject markup; grader-written
+titles and feedback show their code spans as code (:mod:`mlgrade.render.inline`, raw HTML off).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from html import escape
 
 from mlgrade.render.common import could_not_run, errored_reason, fmt_points, question_groups, truncate
+from mlgrade.render.inline import to_html
 from mlgrade.results import GradeResult, SubmissionStatus, TestStatus
 
 FEEDBACK_LIMIT = 2000  # characters per free-text field
@@ -38,13 +40,27 @@ def _text(value: str, limit: int = FEEDBACK_LIMIT) -> str:
     return escape(truncate(value, limit), quote=True)
 
 
+def _md(value: str, limit: int = FEEDBACK_LIMIT) -> str:
+    """Grader-written text (titles, feedback): inline code shown as code, the rest escaped."""
+    return to_html(truncate(value, limit))
+
+
+def _footer(result: GradeResult) -> str:
+    """The run details every report ends with (a self-check runs no cells: no "0/0")."""
+    ex = result.execution
+    cells = f"{ex.cells_run}/{ex.cells_total} code cells run · " if ex.cells_total else ""
+    return (f"{cells}{result.duration_s:.1f} s · seed {result.seed} · isolation "
+            f"{_text(result.isolation, 40)} · mlgrade {_text(result.mlgrade_version, 40)} · "
+            f"graders {_text(result.grader_version, 40)}")
+
+
 def _tests_table(result: GradeResult) -> list[str]:
     """One table, rows grouped by question: a question row, then its tests (a question whose
     stubs all still raise NotImplementedError is one row: not started)."""
     rows = ["<table><thead><tr><th>Question / test</th><th>Points</th><th>Result</th>"
             "<th>Feedback</th></tr></thead><tbody>"]
     for group in question_groups(result):
-        head = f"<strong>{_text(group.label, 40)}</strong> {_text(group.title, 300)}"
+        head = f"<strong>{_text(group.label, 40)}</strong> {_md(group.title, 300)}"
         points = f"{fmt_points(group.earned)}/{fmt_points(group.points)}"
         if group.not_started:
             rows.append(f'<tr class="q"><td>{head}</td><td class="num">{points}</td>'
@@ -53,9 +69,9 @@ def _tests_table(result: GradeResult) -> list[str]:
         rows.append(f'<tr class="q"><td>{head}</td><td class="num">{points}</td><td></td><td></td></tr>')
         for t in group.tests:
             word, css = _MARK[t.status]
-            rows.append(f'<tr><td class="t">{_text(t.title, 300)}</td><td class="num">'
+            rows.append(f'<tr><td class="t">{_md(t.title, 300)}</td><td class="num">'
                         f"{fmt_points(t.earned)}/{fmt_points(t.points)}</td>"
-                        f'<td class="{css}">{word}</td><td>{_text(t.feedback)}</td></tr>')
+                        f'<td class="{css}">{word}</td><td>{_md(t.feedback)}</td></tr>')
     rows.append("</tbody></table>")
     return rows
 
@@ -90,6 +106,7 @@ def fragment(result: GradeResult, label: str) -> str:
     if result.execution.errors:
         parts += _cells_table(result)
     parts += [f'<p class="nb">Note: {_text(n)}</p>' for n in result.notices]
+    parts.append(f'<p class="nb run">{_footer(result)}</p>')
     parts.append("</div>")
     return "\n".join(parts) + "\n"
 
@@ -124,10 +141,6 @@ def render(result: GradeResult) -> str:
         parts.append('<ul class="notes">')
         parts += [f"<li>Note: {_text(n)}</li>" for n in result.notices]
         parts.append("</ul>")
-    ex = result.execution
-    parts.append(f"<footer>{ex.cells_run}/{ex.cells_total} code cells run · {result.duration_s:.1f} s"
-                 f" · seed {result.seed} · isolation {_text(result.isolation, 40)} · mlgrade "
-                 f"{_text(result.mlgrade_version, 40)} · graders "
-                 f"{_text(result.grader_version, 40)}</footer>")
+    parts.append(f"<footer>{_footer(result)}</footer>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -6,6 +6,11 @@ One ``testsuite`` per graded notebook; one ``testcase`` per grader test with ``n
 lost test carries the learner-facing feedback as its ``failure`` message, a broken grader an
 ``error``. A notebook that could not be graded at all is reported as one errored testcase, so
 a report tool never shows an empty, "green" suite.
+
+``--format junit-jenkins`` (:func:`render_jenkins`) is the same report in the shape the Jenkins
+xUnit plugin's ``junit-10.xsd`` accepts: no ``skipped`` count on ``<testsuites>`` and no
+``<properties>`` inside a ``<testcase>`` (a test's points, question and id go to its
+``<system-out>`` instead). ``--format junit`` stays as GitHub and GitLab report actions read it.
 """
 
 from __future__ import annotations
@@ -49,13 +54,23 @@ def _system_out(result: GradeResult) -> str:
 
 def render(result: GradeResult) -> str:
     """The JUnit XML document, UTF-8, with an XML declaration."""
+    return _document(result, jenkins=False)
+
+
+def render_jenkins(result: GradeResult) -> str:
+    """The JUnit XML document as the Jenkins xUnit plugin's ``junit-10.xsd`` validates it."""
+    return _document(result, jenkins=True)
+
+
+def _document(result: GradeResult, *, jenkins: bool) -> str:
     unrunnable = could_not_run(result)
     failures = sum(t.status is TestStatus.FAILED for t in result.tests)
     errors = sum(t.status is TestStatus.ERROR for t in result.tests) + (1 if unrunnable else 0)
     tests = len(result.tests) + (1 if unrunnable else 0)
     counts = {"tests": str(tests), "failures": str(failures), "errors": str(errors),
               "skipped": "0", "time": _seconds(result.duration_s)}
-    root = ET.Element("testsuites", {"name": "mlgrade", **counts})
+    top = {k: v for k, v in counts.items() if k != "skipped"} if jenkins else counts
+    root = ET.Element("testsuites", {"name": "mlgrade", **top})
     suite = ET.SubElement(root, "testsuite",
                           {"name": xml_text(f"{result.assignment}: {result.title}", 500), **counts})
     _properties(suite, [
@@ -70,14 +85,19 @@ def render(result: GradeResult) -> str:
                              classname=xml_text(f"mlgrade.{result.assignment}."
                                                 f"{t.question or 'tests'}", 300),
                              time=_seconds(t.duration_s))
-        _properties(case, [("points", fmt_points(t.points)), ("earned", fmt_points(t.earned)),
-                           ("question", t.question or ""), ("test_id", t.id)])
+        pairs = [("points", fmt_points(t.points)), ("earned", fmt_points(t.earned)),
+                 ("question", t.question or ""), ("test_id", t.id)]
+        if not jenkins:
+            _properties(case, pairs)
         if t.status is not TestStatus.PASSED:
             tag = "failure" if t.status is TestStatus.FAILED else "error"
             message = xml_text(t.feedback or "no points for this test")
             node = ET.SubElement(case, tag, message=message,
                                  type="points_lost" if tag == "failure" else "grader_error")
             node.text = message
+        if jenkins:  # junit-10.xsd has no <properties> in a testcase: the same pairs as text
+            ET.SubElement(case, "system-out").text = xml_text(
+                "\n".join(f"{name}: {value}" for name, value in pairs), 1000)
     if unrunnable:
         case = ET.SubElement(suite, "testcase", name="the notebook could be graded",
                              classname=f"mlgrade.{xml_text(result.assignment, 200)}",

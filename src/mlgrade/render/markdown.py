@@ -2,12 +2,15 @@
 
 The output is plain GFM: a heading, the score line, one table row per grader test, the cells
 that raised, and notices. Table cells are escaped so a learner's message can never break the
-table, and every free-text field is truncated with a visible marker.
+table, and every free-text field is truncated with a visible marker. Grader-written titles and
+feedback keep their code spans (text in backticks) as code; everything else is escaped, so a
+learner's value is always shown as written (:mod:`mlgrade.render.inline`).
 """
 
 from __future__ import annotations
 
 from mlgrade.render.common import could_not_run, errored_reason, fmt_points, question_groups, truncate
+from mlgrade.render.inline import escape_markdown, to_markdown
 from mlgrade.results import GradeResult, SubmissionStatus, TestStatus
 
 FEEDBACK_LIMIT = 500  # characters per table cell
@@ -16,10 +19,13 @@ _ICON = {TestStatus.PASSED: "✅ pass", TestStatus.FAILED: "❌ fail", TestStatu
 
 def cell(text: str, limit: int = FEEDBACK_LIMIT) -> str:
     """Make ``text`` safe inside one GFM table cell: one line, pipes and markup escaped."""
-    text = truncate(" ".join(text.split()), limit)
-    for ch in ("\\", "|", "<", ">", "`", "*", "_", "[", "]"):
-        text = text.replace(ch, "\\" + ch)
-    return text
+    return escape_markdown(truncate(" ".join(text.split()), limit))
+
+
+def md_cell(text: str, limit: int = FEEDBACK_LIMIT) -> str:
+    """Grader-written text (titles, feedback) in one table cell: code spans kept, the rest
+    escaped."""
+    return to_markdown(truncate(" ".join(text.split()), limit))
 
 
 def render(result: GradeResult) -> str:
@@ -35,14 +41,14 @@ def render(result: GradeResult) -> str:
     if result.tests:
         lines += ["| Question | Test | Points | Result | Feedback |", "| --- | --- | ---: | --- | --- |"]
         for g in question_groups(result):
-            label = f"**{cell(g.label, 40)}** {cell(g.title, 200)}"
+            label = f"**{cell(g.label, 40)}** {md_cell(g.title, 200)}"
             if g.not_started:  # one row, not one stub hint per test
                 lines.append(f"| {label} | | {fmt_points(g.earned)}/{fmt_points(g.points)} "
                              "| 💤 not started | |")
                 continue
             for t in g.tests:
-                lines.append(f"| {label} | {cell(t.title, 200)} | {fmt_points(t.earned)}/"
-                             f"{fmt_points(t.points)} | {_ICON[t.status]} | {cell(t.feedback)} |")
+                lines.append(f"| {label} | {md_cell(t.title, 200)} | {fmt_points(t.earned)}/"
+                             f"{fmt_points(t.points)} | {_ICON[t.status]} | {md_cell(t.feedback)} |")
         lines.append("")
     elif result.status is SubmissionStatus.GRADED:
         lines += ["This assignment has no graded tests.", ""]
