@@ -239,6 +239,9 @@ def test_ci_runs_the_readme_commands_and_release_publishes_with_trusted_publishi
     assert job["runs-on"] == "ubuntu-latest"
     runs = "\n".join(s.get("run", "") for s in job["steps"])
     assert all(c.strip() in runs for c in commands) and len(commands) == 2
+    # the second tier, in CI as in .ci/run: every month's mutants and alternatives
+    tier = ".venv/bin/python -m pytest -m mutation"
+    assert tier in runs and tier in (REPO / ".ci" / "run").read_text() and tier in readme
     # the prerequisites .ci/run installs, installed the same way; a failed install stops CI
     assert ".ci/prerequisites" in runs and ".ci/prerequisites" in (REPO / ".ci" / "run").read_text()
     assert "|| true" not in runs and "3.10" in str(job["steps"])

@@ -24,8 +24,9 @@ Case = Mutant | Alternative
 def mutation_cases(name: str) -> list[ParameterSet]:
     """One pytest param per mutant and alternative of assignment ``name`` (id: kind-name)."""
     cases = load_mutants(assignment(name).graders)
-    params = [pytest.param(m, id=f"mutant-{m.name}") for m in cases.mutants]
-    params += [pytest.param(a, id=f"alternative-{a.name}") for a in cases.alternatives]
+    tier = pytest.mark.mutation  # CI's second command: `pytest -m mutation`
+    params = [pytest.param(m, id=f"mutant-{m.name}", marks=tier) for m in cases.mutants]
+    params += [pytest.param(a, id=f"alternative-{a.name}", marks=tier) for a in cases.alternatives]
     if not params:
         raise AssertionError(f"graders/{name}/mutants.toml declares no mutant or alternative")
     return params
