@@ -101,8 +101,8 @@ def test_grade_a_class_then_report_export_and_feedback(tmp_path: Path) -> None:
         ["bob", "15", "15", "100", "graded", "", "15", "", "1"],
         ["carol", "0", "15", "0", "graded", "", "0", "", "0"],
         ["dave", "14", "15", "93.3", "graded", "", "14", "", "0"],
-        ["erin", "13", "15", "86.7", "graded", "", "13", "", "1"],
-        ["frank", "13", "15", "86.7", "graded", "", "13", "", "1"]]
+        ["erin", "13", "15", "86.7", "timeout", "", "13", "", "1"],
+        ["frank", "13", "15", "86.7", "kernel_died", "", "13", "", "1"]]
     plain = runner.invoke(app, ["export", "--gradebook", str(db), "--format", "json"])
     assert json.loads(plain.stdout)[3] == {
         "learner": "dave", "month2": 14.0, "month2:max": 15.0, "month2:percent": 93.3,
