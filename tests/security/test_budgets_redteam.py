@@ -16,9 +16,7 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -27,18 +25,8 @@ from tests.conftest import REPO, default_signals
 from tests.security.budget_attacks import ATTACKS, Attack, attack_notebook
 from tests.security.test_grader_survives import MAX_GRADER_RSS_MB, RSS_WRAPPER
 
-from mlgrade.sandbox.tree import remove_tree
-
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
-
-@pytest.fixture
-def private_tmp() -> Iterator[Path]:
-    """A TMPDIR of the test's own, traversable by the kernel's slot uid (as /tmp is)."""
-    path = Path(tempfile.mkdtemp(prefix="budget-"))
-    os.chmod(path, 0o711)
-    yield path
-    remove_tree(path)
 
 
 def check_json(month: str, notebook: Path, tmp: Path) -> tuple[str, str, float]:

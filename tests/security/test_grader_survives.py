@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,14 +190,6 @@ def _processes_mentioning(text: str) -> list[int]:
             found.append(int(pid))
     return found
 
-
-@pytest.fixture
-def private_tmp() -> Iterator[Path]:
-    """A TMPDIR of the test's own, traversable by the kernel's slot uid (as /tmp is)."""
-    path = Path(tempfile.mkdtemp(prefix="survive-"))
-    os.chmod(path, 0o711)
-    yield path
-    remove_tree(path)
 
 
 @pytest.fixture
