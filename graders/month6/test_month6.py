@@ -26,7 +26,6 @@ import shutil
 import stat
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +38,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlgrade.grading import LearnerFailure, as_numbers, expect, expect_close, points
+from mlgrade.grading.estimators import started
 from mlgrade.grading.files import copy_job_tree, read_job_file, run_isolated
 from mlgrade.grading.http import serve_app
 
@@ -317,36 +317,19 @@ def _sibling(name):
 read_mlflow_run = _sibling("mlflow_reader").read_mlflow_run
 
 
-class _Reading:
-    """MLflow's client reading the grader's copy of the store in a child process, on a daemon
-    thread: importing MLflow there takes seconds of CPU, which overlap with the other tests'
-    questions to the kernel. ``result()`` waits (run_isolated's timeout bounds it)."""
-
-    def __init__(self, tmp, store_uri, run_id):
-        self._done = threading.Event()
-        self._value = self._error = None
-        thread = threading.Thread(target=self._work, args=(tmp, store_uri, run_id), daemon=True,
-                                  name="mlgrade-month6-mlflow")
-        thread.start()
-
-    def _work(self, tmp, store_uri, run_id):
-        try:
-            self._value = run_isolated(
-                read_mlflow_run, store_uri, run_id, timeout=60,
-                what="no MLflow run with the returned id could be read under the tracking URI "
-                "log_experiment was given (call mlflow.set_tracking_uri(tracking_uri) before "
-                "start_run)")
-        except BaseException as exc:  # handed to the test that reads it
-            self._error = exc
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-            self._done.set()
-
-    def result(self):
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
+def _read_run(tmp, store_uri, run_id):
+    """MLflow's client reading the grader's copy of the store in a child process (run_isolated's
+    timeout bounds it); the copy is removed afterwards. Started in the background: importing
+    MLflow there takes seconds of CPU, which overlap with the other tests' questions to the
+    kernel."""
+    try:
+        return run_isolated(
+            read_mlflow_run, store_uri, run_id, timeout=60,
+            what="no MLflow run with the returned id could be read under the tracking URI "
+            "log_experiment was given (call mlflow.set_tracking_uri(tracking_uri) before "
+            "start_run)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _log_experiment(nb, seed, job_dir):
@@ -370,7 +353,8 @@ def _log_experiment(nb, seed, job_dir):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return params, (X, y, X_val, y_val), _Reading(tmp, copy.as_uri(), run_id), name
+    reading = started(lambda: _read_run(tmp, copy.as_uri(), run_id))
+    return params, (X, y, X_val, y_val), reading, name
 
 
 @pytest.fixture(scope="module", autouse=True)
