@@ -171,13 +171,32 @@ def test_usage_mistakes_are_one_line(month2_kernel) -> None:  # type: ignore[no-
     assert "did you mean 'month2'" in wrong.error["evalue"]
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _wait_until_looping(kernel: LiveKernel) -> None:
+    """Until the check's grader process is up and the kernel has spent a further second of CPU
+    after that (the looping sigmoid burns it; a kernel waiting on its grader does not)."""
+    deadline = time.monotonic() + scaled(60)
+    pid = kernel.km.provisioner.process.pid  # type: ignore[union-attr]
+    while not graders_started_by(kernel):
+        assert time.monotonic() < deadline, "the check started no grader process"
+        time.sleep(0.05)
+    start = _cpu_seconds(pid)
+    while _cpu_seconds(pid) - start < 1.0:
+        assert time.monotonic() < deadline, "the kernel never ran the looping sigmoid"
+        time.sleep(0.05)
+
+
 def test_the_learners_own_interrupt_stops_the_check(tmp_path: Path) -> None:
     a = assignment("month2")
     nb = mutant("month2", {"def sigmoid": LOOPING_SIGMOID})
     with live_kernel(tmp_path, a, env={"MLGRADE_CALL_TIMEOUT": "60"}) as kernel:
         kernel.run_notebook(nb)
         msg_id = kernel.kc.execute("import mlgrade\nmlgrade.check('q7', display=False)")
-        time.sleep(3)  # the grader is now waiting on the looping sigmoid
+        _wait_until_looping(kernel)  # the grader is now waiting on the looping sigmoid
         kernel.km.interrupt_kernel()
         reply = kernel.kc.get_shell_msg(timeout=30)
         while reply["parent_header"].get("msg_id") != msg_id:  # earlier requests' replies

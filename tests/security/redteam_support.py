@@ -58,10 +58,18 @@ class RecordingNamespaced(_Recording, NamespacedSandbox):
     pass
 
 
+def red_team_slot() -> int:
+    """Slot 7, one further per pytest-xdist worker: the uids of one worker's slot are never
+    another's, so a uid another worker leases right after this grading released it cannot
+    look like a survivor of this one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return 7 + int(worker.removeprefix("gw") or 0)
+
+
 def make_sandbox(tier: str) -> RecordingProcess | RecordingNamespaced:
     if tier == "namespaced":
-        return RecordingNamespaced(slot=7, file_size_mb=64, processes=256)
-    return RecordingProcess(slot=7, file_size_mb=64, processes=256)
+        return RecordingNamespaced(slot=red_team_slot(), file_size_mb=64, processes=256)
+    return RecordingProcess(slot=red_team_slot(), file_size_mb=64, processes=256)
 
 
 def process_tier_confines() -> bool:
