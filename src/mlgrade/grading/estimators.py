@@ -411,6 +411,10 @@ class Started(Generic[T]):
         finally:
             self._done.set()
 
+    def wait(self) -> None:
+        """Until the work has ended, whatever its outcome."""
+        self._done.wait()
+
     def result(self) -> T:
         self._done.wait()
         if self._error is not None:
@@ -431,9 +435,9 @@ def overlapped(grader_work: Callable[[], T], kernel_work: Callable[[], U]) -> tu
     that may drive the kernel). The kernel is another process, so on a small machine the two
     share the cores instead of taking turns. Exceptions come out as if run one after the other
     (the kernel's first)."""
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # waits for the worker
-        future = pool.submit(grader_work)
+    work = started(grader_work)
+    try:
         theirs = kernel_work()
-        return future.result(), theirs
+    finally:
+        work.wait()  # the grader's fits have ended before anything is raised or returned
+    return work.result(), theirs
