@@ -76,9 +76,14 @@ class PrestartedKernel:
     def ready(self) -> None:
         """Wait until the kernel answers, then run its canary (before any learner code).
         Raises as a start on demand would: :class:`KernelStartError`, :class:`CanaryFailed`."""
+        if self._session is not None:
+            self._take_over(self._session)
+
+    def _take_over(self, session: KernelSession) -> None:
+        """``session`` takes the spawned kernel, once it answers and passes its canary."""
         spawned, self._spawned = self._spawned, None
-        if spawned is not None and self._session is not None:
-            self._session.start(connect_kernel(spawned))
+        if spawned is not None:
+            session.start(connect_kernel(spawned))
 
     @contextlib.contextmanager
     def folders(self) -> Iterator[tuple[Path, Path]]:
@@ -98,9 +103,7 @@ class PrestartedKernel:
             raise RuntimeError("the pre-started kernel was already used or closed")
         with contextlib.ExitStack() as stack:
             stack.push(session)  # its __exit__: shutdown, reap, release the sandbox
-            spawned, self._spawned = self._spawned, None  # a failed start is still exited
-            if spawned is not None:
-                session.start(connect_kernel(spawned))
+            self._take_over(session)  # a failed start is still exited
             session.attach(nb)
             yield session
 
