@@ -222,8 +222,17 @@ class Notebook:
         except DecodeError as exc:
             raise LearnerFailure(f"the value of {what} could not be read back ({exc}).") from None
         if status == "missing":
-            raise LearnerFailure(f"`{req['target'].get('path') or what}` is not defined: "
-                                 "did you complete and run its cell?")
+            path = req["target"].get("path") or what
+            owner = answer.get("owner")
+            if isinstance(owner, str) and owner:  # the name exists; what it holds lacks `path`
+                owner = owner.removeprefix("builtins.")[:80]
+                whose = ("the object your code returned" if req["target"].get("ref")
+                         else f"`{path.rsplit('.', 1)[0]}`")
+                article = "an" if owner[:1].lower() in "aeiou" else "a"
+                raise LearnerFailure(f"{whose} is {article} {owner}, which has no "
+                                     f"`{path.rsplit('.', 1)[-1]}`: "
+                                     "return (or store) the kind of object the question asks for.")
+            raise LearnerFailure(f"`{path}` is not defined: did you complete and run its cell?")
         if status == "raised":
             ename, evalue = str(answer.get("ename")), str(answer.get("evalue", ""))[:300]
             if ename == "NotImplementedError":
