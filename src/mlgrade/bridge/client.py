@@ -186,6 +186,10 @@ class Notebook:
         # hangs costs one call timeout per check, not one per test)
         self._overran: dict[str, float] = {}
 
+    def remaining(self) -> float:
+        """Seconds of grading time left."""
+        return self._transport.remaining()
+
     @property
     def job_dir(self) -> Path:
         """The kernel's working directory: graders may put input files here."""
