@@ -261,18 +261,24 @@ class Notebook:
         return self._request({"op": "get", "target": target.to_json()}, f"`{target.label()}`")
 
     def call(self, target: str | Ref | Target, *args: Any, timeout: float | None = None,
-             keep: bool = False, discard: bool = False, **kwargs: Any) -> Any:
+             keep: bool = False, discard: bool = False, patch: dict[str, Any] | None = None,
+             **kwargs: Any) -> Any:
         """Call a learner function or method with grader-chosen arguments.
 
         With ``keep=True`` the result stays in the kernel and a :class:`Ref` comes back, so a
         grader can fit a learner's estimator and call its methods later. With ``discard=True``
         nothing comes back (``None``): for calls made for their effect, such as ``fit``, whose
-        result (the estimator itself) is no plain data.
+        result (the estimator itself) is no plain data. ``patch`` maps notebook names to values
+        (or :class:`Expr`) that replace them for this call only: the grader's own helper in
+        place of the learner's, to tell whether a function is right given a correct helper
+        (for a hint: a verdict never rests on a patched call).
         """
         tgt = _as_target(target)
         req = {"op": "call", "target": tgt.to_json(), "keep": keep, "discard": discard,
                "args": [encode_arg(a) for a in args],
                "kwargs": {k: encode_arg(v) for k, v in kwargs.items()}}
+        if patch:
+            req["patch"] = {name: encode_arg(v) for name, v in patch.items()}
         return self._request(req, f"`{tgt.label()}(...)`", timeout)
 
     def call_with_stdin(self, target: str | Ref | Target, *args: Any, answer: StdinAnswer,

@@ -344,12 +344,22 @@ def answer(payload: str) -> dict[str, Any]:
         if op == "get":
             value = obj
         elif op == "call":
+            ns, saved = _user_ns(), {}
             try:  # arguments may be Exprs or kept objects that run learner code too
                 args = [decode(a) for a in req.get("args", [])]
                 kwargs = {k: decode(v) for k, v in req.get("kwargs", {}).items()}
+                for name, doc in req.get("patch", {}).items():  # for this call only
+                    saved[name] = ns.get(name, _MISSING)
+                    ns[name] = decode(doc)
                 value = obj(*args, **kwargs)
             except Exception as exc:
                 return {"status": "raised", "ename": type(exc).__name__, "evalue": str(exc)[:500]}
+            finally:
+                for name, old in saved.items():
+                    if old is _MISSING:
+                        ns.pop(name, None)
+                    else:
+                        ns[name] = old
         elif op == "eval":
             import numpy as np
 
