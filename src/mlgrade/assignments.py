@@ -34,6 +34,7 @@ from pathlib import Path
 
 from mlgrade._compat import tomllib
 from mlgrade.errors import AssignmentInvalidError, MissingPackagesError, UnknownAssignmentError
+from mlgrade.limits import Limits, kernel_python
 
 ENV_ASSIGNMENTS = "MLGRADE_ASSIGNMENTS"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -47,15 +48,6 @@ class Question:
     id: str
     title: str
     points: float
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Time limits an assignment asks for (seconds); ``None`` means mlgrade's default."""
-
-    cell_timeout: float | None = None
-    notebook_timeout: float | None = None
-    call_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -282,8 +274,6 @@ def missing_requirements_note(assignment: Assignment) -> str | None:
     with the install command (None when nothing is missing)."""
     if not assignment.requires:
         return None
-    from mlgrade.sandbox import kernel_python
-
     python = kernel_python()
     missing = missing_modules(assignment.requires, python)
     if not missing:
@@ -294,12 +284,10 @@ def missing_requirements_note(assignment: Assignment) -> str | None:
 
 def require_packages(assignment: Assignment, python: str | None = None) -> None:
     """Refuse ``assignment`` before any cell runs when the kernel's interpreter (``python``,
-    default :func:`mlgrade.sandbox.kernel_python`) lacks a package it declares."""
+    default :func:`mlgrade.limits.kernel_python`) lacks a package it declares."""
     if not assignment.requires:
         return
     if python is None:
-        from mlgrade.sandbox import kernel_python
-
         python = kernel_python()
     missing = missing_modules(assignment.requires, python)
     if missing:

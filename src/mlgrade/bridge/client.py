@@ -18,6 +18,8 @@ from nbformat.v4 import new_code_cell
 from mlgrade.bridge import harness
 from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_bytes, strict_json
 from mlgrade.bridge.refs import Ref, Target
+from mlgrade.failures import LearnerFailure
+from mlgrade.jobfiles import read_job_file
 
 if TYPE_CHECKING:  # at run time only the CLI's grading session needs them (nbclient)
     from mlgrade.bridge.dispatch import KernelDispatcher, StdinAnswer
@@ -36,10 +38,6 @@ _INSTALL = (
     "del _s, _t, _m\n"
 )
 _REQUEST = "__import__('sys').modules['_mlgrade_harness'].request({payload!r})"
-
-
-class LearnerFailure(AssertionError):
-    """The learner's code did not give a usable answer; the message is learner-facing."""
 
 
 @dataclass(frozen=True)
@@ -362,15 +360,11 @@ class Notebook:
 
     def read_file(self, relpath: str, max_bytes: int = 16 * 1024 * 1024) -> bytes:
         """Bytes of a file the learner's code wrote in the job folder (no links, no FIFOs)."""
-        from mlgrade.grading.files import read_job_file  # imports this module: no cycle at load
-
         self._inside(relpath)
         return read_job_file(self.job_dir, relpath, max_bytes)
 
     def read_npy(self, relpath: str) -> Any:
         """An array the learner's code saved with ``np.save`` in the job folder, read strictly."""
-        from mlgrade.grading.files import read_job_file
-
         self._inside(relpath)
         data = read_job_file(self.job_dir, relpath, self.max_result_bytes)
         try:
