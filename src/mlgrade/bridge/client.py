@@ -18,7 +18,7 @@ from nbformat.v4 import new_code_cell
 from mlgrade.bridge import harness
 from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_bytes, strict_json
 from mlgrade.bridge.refs import Ref, Target
-from mlgrade.failures import LearnerFailure
+from mlgrade.failures import LearnerFailure as LearnerFailure  # graders import it from here
 from mlgrade.jobfiles import read_job_file
 
 if TYPE_CHECKING:  # at run time only the CLI's grading session needs them (nbclient)

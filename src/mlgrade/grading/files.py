@@ -76,6 +76,7 @@ from mlgrade.jobfiles import (
     _refuse,
     _walk,
 )
+from mlgrade.jobfiles import read_job_file as read_job_file  # part of this module's contract
 
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # what run_isolated accepts back from its child
 READER_MEMORY_MB = 2048  # run_isolated's child: its imports (MLflow's) and the reading
@@ -328,3 +329,7 @@ def run_isolated(fn: Callable[..., Any], *args: Any, timeout: float, what: str) 
         return _PlainUnpickler(io.BytesIO(payload)).load()
     except Exception as exc:
         raise LearnerFailure(f"{what}: the reader's answer is not plain data ({exc}).") from None
+
+
+__all__ = ["LearnerFailure", "copy_job_tree", "fresh_path", "read_job_file", "run_isolated",
+           "write_job_file"]
