@@ -44,6 +44,12 @@ def test_strict_json_refuses_integers_no_number_type_holds(text: str) -> None:
         2**64 - 1, -(2**63), 0.5]
 
 
+def test_a_zero_dimensional_array_keeps_its_shape() -> None:
+    got = roundtrip(np.array(3.0))
+    assert isinstance(got, np.ndarray) and got.shape == () and got == 3.0
+    assert roundtrip(np.arange(6).reshape(2, 3).T).shape == (3, 2)  # not C-contiguous
+
+
 def test_a_numpy_bool_stays_apart_from_a_python_bool() -> None:
     """"returns a bool" can be required: the grader sees which one the learner returned."""
     assert type(roundtrip(np.bool_(True))) is np.bool_ and roundtrip(np.bool_(False)) == False  # noqa: E712

@@ -35,7 +35,7 @@ def _npy_b64(array: Any) -> str:
     import numpy as np
 
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buf, np.asarray(array, order="C"), allow_pickle=False)  # keeps a 0-d array 0-d
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
