@@ -234,7 +234,8 @@ def test_entrypoint_reports_a_broken_upload_as_not_gradable(tmp_path: Path) -> N
     doc = _run_entrypoint(_grade_root(tmp_path, b"print('this is not a notebook')\n"))
     assert doc["gradable"] is False and doc["tests"] == []
     assert doc["message"].startswith("Your file could not be graded: ")
-    assert "is not a notebook" in doc["message"] and doc["format_errors"] == [doc["message"]]
+    assert doc["message"].startswith("Your file could not be graded: month3.ipynb is not a notebook")
+    assert doc["format_errors"] == [doc["message"]]
 
 
 def test_entrypoint_reports_a_missing_upload_as_not_gradable(tmp_path: Path) -> None:

@@ -81,12 +81,14 @@ def last_error(stderr: str) -> str:
 
 def run_mlgrade(notebook: Path, results: Path, deadline: float) -> tuple[int | None, str]:
     """Run ``mlgrade check``; returns (exit code or None when stopped at the deadline, stderr)."""
-    command = [sys.executable, "-m", "mlgrade", "check", ASSIGNMENT, str(notebook),
-               "--format", "prairielearn", "--output", str(results)]
+    # Run from the upload's folder, so that mlgrade's messages name the file as the learner
+    # knows it ("month3.ipynb is not a notebook ..."), not by its path in the container.
+    command = [sys.executable, "-m", "mlgrade", "check", ASSIGNMENT, notebook.name,
+               "--format", "prairielearn", "--output", str(results.resolve())]
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as err:
         # Its own session: at the deadline the whole group is stopped, not this script.
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sys.stderr,
-                                   stderr=err, start_new_session=True)
+        process = subprocess.Popen(command, cwd=notebook.parent, stdin=subprocess.DEVNULL,
+                                   stdout=sys.stderr, stderr=err, start_new_session=True)
         code: int | None
         try:
             code = process.wait(timeout=deadline)
