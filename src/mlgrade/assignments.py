@@ -111,6 +111,13 @@ def bundled_roots() -> list[Path]:
     return [c for c in candidates if (c / "assignments").is_dir()]
 
 
+def is_bundled(assignment: Assignment) -> bool:
+    """Whether ``assignment`` is one that mlgrade ships (its graders are held to the strictest
+    checks: no lint pragma)."""
+    graders = assignment.graders.resolve()
+    return any(graders.is_relative_to((root / "graders").resolve()) for root in bundled_roots())
+
+
 def default_assignments_dir() -> Path:
     roots = bundled_roots()
     if not roots:

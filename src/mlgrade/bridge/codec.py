@@ -219,7 +219,8 @@ def _decode(doc: Any, max_bytes: int, depth: int = 0) -> Any:
     if tag == "none":
         return None
     if tag == "bool":
-        return bool(_field(doc, "v", bool))
+        truth = bool(_field(doc, "v", bool))
+        return np.bool_(truth) if doc.get("np") is True else truth
     if tag == "int":
         raw = doc.get("v")
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):

@@ -128,6 +128,8 @@ def encode(value: Any, depth: int = 0, budget: list[int] | None = None) -> dict[
         return encode(plain, depth, budget)
     np = sys.modules.get("numpy")
     if np is not None:
+        if isinstance(value, np.bool_):  # kept apart from a Python bool ("returns a bool")
+            return {"t": "bool", "v": bool(value), "np": True}
         if isinstance(value, np.generic):
             return encode(value.item(), depth, budget)
         if isinstance(value, np.ndarray):
