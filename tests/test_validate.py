@@ -121,7 +121,7 @@ def test_validate_broken_assignment_reports_each_problem(tmp_path: Path) -> None
     assert "not implemented yet" in details["solution earns full marks"]
     assert details["every test observes an instruction"].startswith(
         "test_flips, test_untitled_and_unscored map to no instruction")
-    assert "broken: 7 of 12 checks failed" in err
+    assert "broken: 7 of 14 checks failed" in err
 
 
 def test_collect_graders_needs_no_kernel(tmp_path: Path) -> None:
