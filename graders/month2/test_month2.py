@@ -72,9 +72,16 @@ def test_dot_product_length_mismatch(nb, rng):
 @points(2, question="q3")
 def test_mse_gradient(nb, rng):
     """mse_gradient matches (2/n) X^T (Xw - y) on fresh inputs"""
+    # a small input first: under the public seed (a learner's own check) a wrong answer shows
+    # it with both values; then fresh random ones
+    small = (np.array([[1.0, 2.0], [3.0, 4.0], [0.0, 1.0]]), np.array([1.0, 0.0, 2.0]),
+             np.array([0.5, -0.5]))
+    cases = [(small, "X = [[1, 2], [3, 4], [0, 1]], y = [1, 0, 2], w = [0.5, -0.5]")]
     shapes = [(int(rng.integers(5, 60)), int(rng.integers(2, 6))) for _ in range(2)]
     for n, d in (*shapes, (int(rng.integers(5, 20)), 1)):
-        X, y, w = rng.normal(size=(n, d)), rng.normal(size=n), rng.normal(size=d)
+        cases.append(((rng.normal(size=(n, d)), rng.normal(size=n), rng.normal(size=d)), None))
+    for (X, y, w), example in cases:
+        n = len(y)
         expected = (2.0 / n) * X.T @ (X @ w - y)
         got = nb.call("mse_gradient", X, y, w)
         if isinstance(got, np.ndarray) and got.shape == expected.shape:
@@ -83,9 +90,9 @@ def test_mse_gradient(nb, rng):
                              "squared error brings down a 2, so the factor is 2/n.")
             unscaled = np.allclose(got, expected * n / 2, rtol=1e-6) and n != 2
             expect(not unscaled, "mse_gradient is missing the 2/n factor: average over the rows.")
-        expect_close(got, expected, "mse_gradient is wrong on random inputs: check the transpose, "
+        expect_close(got, expected, "mse_gradient is wrong: check the transpose, "
                      "the sign of the residual (X @ w - y) and that n is the number of rows.",
-                     require=np.ndarray)
+                     require=np.ndarray, example=example)
 
 
 def _descent(X: np.ndarray, y: np.ndarray, lr: float, n_steps: int) -> np.ndarray:
@@ -103,15 +110,40 @@ def test_gradient_descent_steps(nb, rng):
     y = X @ rng.normal(size=d) + 0.05 * rng.normal(size=n)
     lr = float(rng.uniform(0.02, 0.08))
     for n_steps in (0, 1, int(rng.integers(3, 9))):
-        expect_close(nb.call("gradient_descent", X, y, lr, n_steps), _descent(X, y, lr, n_steps),
-                     f"gradient_descent(X, y, lr, {n_steps}) is not where {n_steps} step(s) of "
-                     "w = w - lr * mse_gradient(X, y, w) from w = 0 lead: start from zeros, "
-                     "take exactly n_steps steps and return w as a NumPy array of shape (d,).",
-                     rtol=1e-7, atol=1e-12, require=np.ndarray)
+        want = _descent(X, y, lr, n_steps)
+        got = nb.call("gradient_descent", X, y, lr, n_steps)
+        try:
+            expect_close(got, want,
+                         f"gradient_descent(X, y, lr, {n_steps}) is not where {n_steps} step(s) "
+                         "of w = w - lr * mse_gradient(X, y, w) from w = 0 lead: start from "
+                         "zeros, take exactly n_steps steps and return w as a NumPy array of "
+                         "shape (d,).", rtol=1e-7, atol=1e-12, require=np.ndarray)
+        except AssertionError:
+            _blame_the_helper(nb, (X, y, lr, n_steps), want)
+            raise
     target, *_ = np.linalg.lstsq(X, y, rcond=None)
     expect_close(nb.call("gradient_descent", X, y, 0.1, 1500), target,
                  "gradient_descent does not reach the least-squares solution: start from zeros "
                  "and step against the gradient, w = w - lr * gradient.", rtol=1e-3, atol=1e-3)
+
+
+# the grader's own mse_gradient, put in place of the learner's for one call (a hint only)
+REFERENCE_GRADIENT = ("lambda X, y, w: (2.0 / len(np.asarray(y))) * np.asarray(X, float).T @ "
+                      "(np.asarray(X, float) @ np.asarray(w, float) - np.asarray(y, float))")
+
+
+def _blame_the_helper(nb, args: tuple, want: np.ndarray) -> None:
+    """When gradient_descent is right with a correct mse_gradient in place of the learner's,
+    the mistake is in Q3: say so (the test still fails: the learner's own run is wrong)."""
+    try:
+        fixed = nb.call("gradient_descent", *args,
+                        patch={"mse_gradient": Expr(REFERENCE_GRADIENT)})
+    except LearnerFailure:
+        return
+    if (isinstance(fixed, np.ndarray) and fixed.shape == want.shape
+            and bool(np.allclose(fixed, want, rtol=1e-7, atol=1e-12))):
+        expect(False, "gradient_descent itself is right given a correct mse_gradient, but it "
+                      "calls your mse_gradient, which is wrong: fix Q3 first (its hint says how).")
 
 
 # the test function: its exact gradient is cos(w) + w, plus w[-1] on w[0] and w[0] on w[-1]
