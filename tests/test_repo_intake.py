@@ -4,6 +4,7 @@ no kernel."""
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import zipfile
@@ -85,3 +86,35 @@ def test_neither_folder_nor_zip_is_refused(tmp_path: Path) -> None:
         copy_repository(tmp_path / "notes.txt", tmp_path / "out")
     with pytest.raises(NotebookInputError, match="does not exist"):
         copy_repository(tmp_path / "missing", tmp_path / "out")
+
+
+def test_discover_repositories_one_per_learner(tmp_path: Path) -> None:
+    from mlgrade.repo.batch import discover_repositories, pack_repository
+
+    root = tmp_path / "in"
+    for name in ("alice", "capstone-bob"):
+        (root / name / "pkg").mkdir(parents=True)
+        (root / name / "pkg" / "app.py").write_text(f"who = {name!r}\n")
+    (root / "alice" / ".git").mkdir()
+    (root / "alice" / ".git" / "HEAD").write_text("ref\n")
+    with zipfile.ZipFile(root / "carol.zip", "w") as zf:
+        zf.writestr("carol-main/README.md", "# carol\n")
+    (root / "notes.txt").write_text("hi")
+    (root / "dave").symlink_to(root / "alice")
+    found = discover_repositories(root, "capstone")
+    assert [(s.learner, s.source) for s in found.submissions] == [
+        ("alice", "alice/"), ("bob", "capstone-bob/"), ("carol", "carol.zip")]
+    assert [s.source for s in found.skipped] == ["dave", "notes.txt"]
+    packed = pack_repository(root / "alice")
+    assert packed == pack_repository(root / "alice")  # same files, same bytes, same hash
+    with zipfile.ZipFile(io.BytesIO(packed)) as zf:
+        assert zf.namelist() == ["repo/pkg/app.py"]
+    (root / "alice" / "pkg" / "app.py").write_text("who = 'changed'\n")
+    assert discover_repositories(root, "capstone").submissions[0].content_hash != \
+        found.submissions[0].content_hash
+    out = tmp_path / "job"
+    out.mkdir()
+    archive = tmp_path / "alice.zip"
+    archive.write_bytes(packed)
+    copy_repository(archive, out / "repo")
+    assert _tree(out / "repo") == {"pkg/app.py": b"who = 'alice'\n"}

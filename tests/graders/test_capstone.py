@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from _pytest.mark import ParameterSet
+from tests.batch.helpers import scores
 from tests.conftest import assignment, failed_tests, feedback_by_test
 from typer.testing import CliRunner
 
@@ -107,3 +108,42 @@ def test_mutants_and_alternatives(tmp_path: Path, case: RepoMutant | RepoAlterna
         assert text in feedback[test], f"{case.name}: {test} said {feedback[test]!r}"
     lost = sum(t.points for t in result.tests if t.id in case.fails)
     assert result.score == pytest.approx(TOTAL - lost)
+
+
+def test_grade_a_folder_of_repositories_into_the_gradebook(tmp_path: Path) -> None:
+    """`mlgrade grade capstone DIR`: five learners (folders, a .zip, a `capstone-` prefix, a
+    git checkout), each graded in the sandbox into the gradebook; `report --html` draws the
+    dashboard from it."""
+    a = assignment("capstone")
+    reference = a.solution
+    assert reference is not None
+    cases = {m.name: m for m in load_repo_mutants(a.graders).mutants}
+    folder = tmp_path / "submissions"
+    folder.mkdir()
+    mutated_repository(reference, (), folder / "alice")
+    with zipfile.ZipFile(folder / "bob.zip", "w") as zf:
+        for path in sorted(reference.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, f"bob-capstone/{path.relative_to(reference).as_posix()}")
+    mutated_repository(a.starter, (), folder / "carol")
+    mutated_repository(reference, cases["readme-inflates-auc"].edits, folder / "capstone-dave")
+    erin = mutated_repository(reference, cases["conftest-fakes-results"].edits, folder / "erin")
+    git = ["git", "-C", str(erin), "-c", "user.name=e", "-c", "user.email=e@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "capstone"], check=True)
+    (folder / "notes.txt").write_text("not a repository")
+    db = tmp_path / "gradebook.sqlite"
+    runner = CliRunner()
+    graded = runner.invoke(app, ["grade", "capstone", str(folder), "--gradebook", str(db),
+                                 "--workers", "1"])
+    assert graded.exit_code == 0, graded.stderr
+    assert "skipped notes.txt: not a repository" in graded.stderr
+    assert scores(db) == {"alice": (16.0, "graded"), "bob": (16.0, "graded"),
+                          "carol": (0.0, "graded"), "dave": (15.0, "graded"),
+                          "erin": (14.0, "graded")}
+    page = tmp_path / "dashboard.html"
+    report = runner.invoke(app, ["report", "capstone", "--gradebook", str(db), "--html", str(page)])
+    assert report.exit_code == 0, report.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "test_readme_numbers_honest" in html or "held-out ROC-AUC the README claims" in html

@@ -102,8 +102,10 @@ FLAGS = {"seed": "--seed", "cell_timeout": "--cell-timeout", "notebook_timeout":
 @handles_errors
 def check(
     assignment: Annotated[str, typer.Argument(help="Assignment name, e.g. month2.")],
-    notebook: Annotated[Path | None, typer.Argument(help="Notebook to grade "
-                                                    "(default ./ASSIGNMENT.ipynb).")] = None,
+    notebook: Annotated[Path | None, typer.Argument(help="Notebook to grade (default "
+                                                    "./ASSIGNMENT.ipynb); for a repository "
+                                                    "assignment, its folder, git checkout or "
+                                                    ".zip (default ./ASSIGNMENT).")] = None,
     question: Annotated[list[str] | None, typer.Option(
         "--question", "-q", help="Run only this question's graders, e.g. q2 (repeatable); the "
         "notebook still runs in full.")] = None,
@@ -127,7 +129,8 @@ def check(
     save_executed: Annotated[Path | None, typer.Option(help="Also write the executed notebook "
                                                        "here, to inspect outputs.")] = None,
 ) -> None:
-    """Run a notebook headlessly in a fresh kernel and grade it with the hidden graders."""
+    """Run a notebook headlessly in a fresh kernel and grade it with the hidden graders (or
+    grade a repository assignment's repository in the same sandbox)."""
     from mlgrade.selfcheck.choose import choose_questions
 
     root = assignments_root()
