@@ -64,6 +64,16 @@ def test_zip_entry_outside_the_repository_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path.parent / "escaped.txt").exists()
 
 
+def test_zip_naming_a_path_twice_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "twice.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("README.md", "# one\n")
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            zf.writestr("README.md", "# two\n")
+    with pytest.raises(NotebookInputError, match="twice"):
+        copy_repository(archive, tmp_path / "out")
+
+
 def test_huge_file_and_too_many_files_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(intake, "MAX_FILE_BYTES", 1000)
     big = tmp_path / "big"

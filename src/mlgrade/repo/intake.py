@@ -68,8 +68,12 @@ class _Budget:
 
 def _write(dest: Path, relpath: str, data: bytes) -> None:
     target = dest.joinpath(*PurePosixPath(relpath).parts)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError:  # a zip naming one path twice, or a file and a folder alike
+        raise NotebookInputError(f"the repository names {relpath} twice (or as a file and a "
+                                 "folder); hand in a clean copy.") from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
 
