@@ -147,3 +147,16 @@ def test_grade_a_folder_of_repositories_into_the_gradebook(tmp_path: Path) -> No
     assert report.exit_code == 0, report.stderr
     html = page.read_text(encoding="utf-8")
     assert "test_readme_numbers_honest" in html or "held-out ROC-AUC the README claims" in html
+
+
+def test_validate_capstone() -> None:
+    """`mlgrade validate capstone`: the reference twice with the same scores, the starter
+    repository zero, instructions and file-edit mutants mapped to real tests."""
+    result = CliRunner().invoke(app, ["validate", "capstone", "--json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    checks = {c["name"]: c["ok"] for c in doc["checks"]}
+    assert all(checks.values()), checks
+    assert {"solution earns full marks", "grading is deterministic", "starter earns zero",
+            "starter repository exists", "mutants name real tests"} <= set(checks)
+    assert "starter notebook exists" not in checks
