@@ -184,7 +184,8 @@ def _own_tests(nb, job_dir):
         bad = next((c for c in case if c.tag in ("failure", "error", "skipped")), None)
         outcomes.append("passed" if bad is None else bad.tag)
         if bad is not None and bad.tag != "skipped" and first is None:
-            first = f"{case.get('name')}: {(bad.get('message') or '').splitlines()[:1]}"
+            message = (bad.get("message") or "").strip().splitlines()
+            first = f"{case.get('name')} ({message[0][:120] if message else bad.tag})"
     failed = sum(o in ("failure", "error") for o in outcomes)
     passed = outcomes.count("passed")
     if failed:
