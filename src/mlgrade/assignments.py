@@ -13,6 +13,10 @@ A folder of assignments holds one sub-folder per assignment::
     DIR/month2/graders/            hidden graders, or DIR/../graders/month2/
     DIR/month2/solution.ipynb      reference solution, or DIR/../solutions/month2.ipynb
 
+An assignment of ``kind = "repository"`` (the capstone) is a whole repository instead of a
+notebook: its starter is a folder (``starter = "starter"``), its reference solution the folder
+``DIR/../solutions/<name>/`` (or ``DIR/<name>/solution/``), and :mod:`mlgrade.repo` grades it.
+
 An assignment that needs packages beyond mlgrade's core install declares them
 (``requires = ["torch"]``, import names, and ``extra = "deep"``, the mlgrade extra that brings
 them); :func:`require_packages` refuses it before any cell runs when the kernel's environment
@@ -39,6 +43,7 @@ from mlgrade.limits import Limits, kernel_python
 ENV_ASSIGNMENTS = "MLGRADE_ASSIGNMENTS"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 PROBE_TIMEOUT_S = 30.0
+KINDS = ("notebook", "repository")
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,11 @@ class Assignment:
     data_dirs: tuple[Path, ...] = field(default=())
     requires: tuple[str, ...] = field(default=())  # import names beyond the core install
     extra: str | None = None  # the mlgrade extra that installs ``requires``
+    kind: str = "notebook"  # or "repository": starter and solution are folders
+
+    @property
+    def is_repository(self) -> bool:
+        return self.kind == "repository"
 
     @property
     def total_points(self) -> float:
@@ -174,7 +184,12 @@ def load_assignment(folder: Path) -> Assignment:
             f"{meta_path}: `requires` must be a list of import names (e.g. [\"torch\"]) and "
             "`extra` the name of an mlgrade extra (e.g. \"deep\"). Fix the file.")
 
-    starter = folder / str(meta.get("starter", f"{name}.ipynb"))
+    kind = meta.get("kind", "notebook")
+    if kind not in KINDS:
+        raise AssignmentInvalidError(
+            f"{meta_path}: kind must be one of {', '.join(KINDS)}, not {kind!r}. Fix the file.")
+    repository = kind == "repository"
+    starter = folder / str(meta.get("starter", "starter" if repository else f"{name}.ipynb"))
     graders = _first_existing(folder / "graders", folder.parent.parent / "graders" / name)
     if graders is None:
         raise AssignmentInvalidError(
@@ -182,6 +197,8 @@ def load_assignment(folder: Path) -> Assignment:
             f"{folder.parent.parent / 'graders' / name}."
         )
     solution = _first_existing(
+        folder / "solution", folder.parent.parent / "solutions" / name
+    ) if repository else _first_existing(
         folder / "solution.ipynb", folder.parent.parent / "solutions" / f"{name}.ipynb"
     )
     data_dirs = tuple(p for p in [folder / "data"] if p.is_dir())
@@ -200,6 +217,7 @@ def load_assignment(folder: Path) -> Assignment:
         data_dirs=data_dirs,
         requires=tuple(requires),
         extra=extra,
+        kind=kind,
     )
 
 

@@ -128,15 +128,19 @@ class _GraderThread(threading.Thread):
 def grade_in_kernel(nb: NotebookNode, assignment: Assignment, settings: Settings,
                     sandbox: Sandbox, observer: Observer = _noop,
                     questions: tuple[str, ...] | None = None,
-                    prestarted: PrestartedKernel | None = None) -> tuple[Execution, GraderRun]:
+                    prestarted: PrestartedKernel | None = None,
+                    prepare: Callable[[Path], None] | None = None) -> tuple[Execution, GraderRun]:
     """Execute the notebook, then let the graders question the live kernel.
 
     The graders' pytest session starts at once in a thread (configuration, collection) while
     the kernel boots and the notebook runs; its first question to the kernel waits until then.
     A ``prestarted`` kernel (its own folder and sandbox, see :mod:`mlgrade.prestart`) is used
-    instead of starting one.
+    instead of starting one. ``prepare(job)`` fills the job folder before the kernel starts
+    (a repository assignment copies the repository there).
     """
     with _folders(assignment, prestarted) as (job, run):
+        if prepare is not None:
+            prepare(job)
         kernel = KernelDispatcher(job, settings.grading_timeout)
         stdout = sys.stdout  # the graders' run redirects it while pytest runs
         graders = _GraderThread(assignment, kernel, settings, job, questions, observer)

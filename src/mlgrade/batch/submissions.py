@@ -43,6 +43,10 @@ class Submission:
     ignored: tuple[str, ...] = ()  # other notebooks in that folder, not graded
 
     def read_bytes(self) -> bytes:
+        if self.path.is_dir():  # a repository (mlgrade.repo.batch): packed as a .zip
+            from mlgrade.repo.batch import pack_repository
+
+            return pack_repository(self.path)
         return self.path.read_bytes()
 
 

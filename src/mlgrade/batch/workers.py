@@ -166,6 +166,14 @@ def grade_task(task: GradeTask, slot: int, standby: Standby | None = None,
         os.chdir(tmp)  # anything resolved relative to the worker stays in this folder
         try:
             assignment = get_assignment(_assignments_root(task), task.assignment)
+            if assignment.is_repository:  # the repository travels as .zip bytes; no standby
+                from mlgrade.repo.check import check_repository
+
+                packed = copy.rename(Path(tmp) / "repository.zip")
+                checked = check_repository(packed, assignment, task.settings,
+                                           sandbox=_sandbox(task.settings, slot))
+                result = replace(checked.result, notebook=task.source).to_dict()
+                return {"result": result, "problem": classify(result)}
             standby = standby or Standby()
             with standby.take(assignment, task.settings) as kernel:
                 if more:

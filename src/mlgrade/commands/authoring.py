@@ -92,13 +92,24 @@ def validate(
     else:
         a = get_assignment(assignments_root(), str(assignment))
     if solution is not None:
-        if not solution.is_file():
+        if a.is_repository and solution.exists():
+            pass  # a repository's reference: a folder or a .zip
+        elif not solution.is_file():
             raise UsageError(f"--solution: {solution} is not a file; pass the reference notebook.")
         a = dataclasses.replace(a, solution=solution.resolve())
     settings = resolve_settings({"seed": seed}, a.limits)
 
     def grade(notebook: Path) -> GradeResult:
+        if a.is_repository:  # a folder or a .zip
+            from mlgrade.repo.check import check_repository
+
+            return check_repository(notebook, a, settings).result
         return check_notebook(notebook, a, settings).result
+
+    if a.is_repository:  # the starter and mutants are repositories: mlgrade.repo.validate
+        from mlgrade.repo.validate import validate_repository
+
+        validate_assignment = validate_repository
 
     if err.is_terminal:
         with err.status(f"validating {a.name} ...") as status:

@@ -170,7 +170,12 @@ def grade(
     backend: Backend = (DaskBackend(scheduler, limit) if scheduler
                         else LocalPool(cpu_count() if workers is None else workers, limit))
     with tempfile.TemporaryDirectory(prefix="mlgrade-input-") as unpacked:
-        found = discover(submissions, a.name, Path(unpacked))
+        if a.is_repository:  # one repository per learner (folders or .zip files)
+            from mlgrade.repo.batch import discover_repositories
+
+            found = discover_repositories(submissions, a.name, Path(unpacked))
+        else:
+            found = discover(submissions, a.name, Path(unpacked))
         for item in found.skipped:
             say(f"skipped {item.source}: {item.reason}")
         for sub in found.submissions:

@@ -45,13 +45,23 @@ def list_cmd() -> None:
 @handles_errors
 def start(
     assignment: Annotated[str, typer.Argument(help="Assignment name, e.g. month2.")],
+    directory: Annotated[Path | None, typer.Argument(help="Where to write it (like --dest); a "
+                                                     "repository assignment writes a folder "
+                                                     "(default ./ASSIGNMENT).")] = None,
     dest: Annotated[Path | None, typer.Option("--dest", help="Where to write the notebook "
                                               "(default ./ASSIGNMENT.ipynb).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Copy an assignment's starter notebook (and its data files) into this folder."""
+    """Copy an assignment's starter notebook (and its data files) into this folder; for a
+    repository assignment (the capstone), write its starter repository."""
     a = get_assignment(assignments_root(), assignment)
-    target = dest or Path(f"{a.name}.ipynb")
+    if a.is_repository:
+        from mlgrade.repo.start import start_repository
+
+        for line in start_repository(a, directory or dest or Path(a.name), force=force):
+            say(line)
+        return
+    target = directory or dest or Path(f"{a.name}.ipynb")
     if target.exists() and not force:
         raise UsageError(f"{target} already exists; your work is kept. Use --force to overwrite it, "
                          "or --dest to write elsewhere.")
@@ -95,8 +105,10 @@ FLAGS = {"seed": "--seed", "cell_timeout": "--cell-timeout", "notebook_timeout":
 @handles_errors
 def check(
     assignment: Annotated[str, typer.Argument(help="Assignment name, e.g. month2.")],
-    notebook: Annotated[Path | None, typer.Argument(help="Notebook to grade "
-                                                    "(default ./ASSIGNMENT.ipynb).")] = None,
+    notebook: Annotated[Path | None, typer.Argument(help="Notebook to grade (default "
+                                                    "./ASSIGNMENT.ipynb); for a repository "
+                                                    "assignment, its folder, git checkout or "
+                                                    ".zip (default ./ASSIGNMENT).")] = None,
     question: Annotated[list[str] | None, typer.Option(
         "--question", "-q", help="Run only this question's graders, e.g. q2 (repeatable); the "
         "notebook still runs in full.")] = None,
@@ -120,12 +132,17 @@ def check(
     save_executed: Annotated[Path | None, typer.Option(help="Also write the executed notebook "
                                                        "here, to inspect outputs.")] = None,
 ) -> None:
-    """Run a notebook headlessly in a fresh kernel and grade it with the hidden graders."""
+    """Run a notebook headlessly in a fresh kernel and grade it with the hidden graders (or
+    grade a repository assignment's repository in the same sandbox)."""
     from mlgrade.selfcheck.choose import choose_questions
 
     root = assignments_root()
     a = get_assignment(root, assignment)
-    path = notebook if notebook is not None else Path(f"{a.name}.ipynb")
+    if a.is_repository and (watch or save_executed is not None):
+        raise UsageError(f"{a.name} grades a repository: --watch and --save-executed apply to "
+                         "notebooks only.")
+    default = Path(a.name) if a.is_repository else Path(f"{a.name}.ipynb")
+    path = notebook if notebook is not None else default
     settings = resolve_settings(
         {"seed": seed, "cell_timeout": cell_timeout, "notebook_timeout": timeout,
          "call_timeout": call_timeout, "memory_mb": memory_mb, "isolation": isolation},
@@ -152,11 +169,19 @@ def _check_once(a: Assignment, root: Path, path: Path, settings: Settings,
     from mlgrade.commands._progress import LiveProgress, PlainProgress
     from mlgrade.commands._quiet import native_output_silenced
     from mlgrade.errors import MlgradeError
-    from mlgrade.pipeline import check_notebook
+    from mlgrade.pipeline import Checked, Observer, check_notebook
     from mlgrade.selfcheck.detect import looks_like_another, notebook_names
 
+    def run(observer: Observer) -> Checked:
+        if a.is_repository:  # a folder, a git checkout or a .zip
+            from mlgrade.repo.check import check_repository
+
+            return check_repository(path, a, settings, observer=observer, questions=questions)
+        return check_notebook(path, a, settings, save_executed=save_executed, observer=observer,
+                              questions=questions)
+
     try:
-        if path.is_file():
+        if path.is_file() and not a.is_repository:
             other = looks_like_another(notebook_names(path), a, list_assignments(root))
             if other is not None:
                 raise NotebookInputError(
@@ -169,12 +194,9 @@ def _check_once(a: Assignment, root: Path, path: Path, settings: Settings,
             if err.is_terminal:
                 live = LiveProgress(err, label)
                 with live.shown():
-                    checked = check_notebook(path, a, settings, save_executed=save_executed,
-                                             observer=live, questions=questions)
+                    checked = run(live)
             else:
-                checked = check_notebook(path, a, settings, save_executed=save_executed,
-                                         observer=PlainProgress(sys.stderr, label),
-                                         questions=questions)
+                checked = run(PlainProgress(sys.stderr, label))
     except MlgradeError as exc:
         if not keep_going or not isinstance(exc, NotebookInputError):
             raise

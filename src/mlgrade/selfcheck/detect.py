@@ -57,7 +57,10 @@ def _starter_names(path: Path, mtime_ns: int) -> frozenset[str]:
 
 
 def starter_names(assignment: Assignment) -> frozenset[str]:
-    """The names the assignment's starter notebook defines: what its instructions ask for."""
+    """The names the assignment's starter notebook defines: what its instructions ask for
+    (none for a repository assignment: no notebook is recognised as one)."""
+    if assignment.is_repository:
+        return frozenset()
     try:
         stamp = assignment.starter.stat().st_mtime_ns
     except OSError:
