@@ -110,6 +110,7 @@ def test_mutants_and_alternatives(tmp_path: Path, case: RepoMutant | RepoAlterna
     assert result.score == pytest.approx(TOTAL - lost)
 
 
+@pytest.mark.mutation  # five gradings of about a minute each: CI's second tier
 def test_grade_a_folder_of_repositories_into_the_gradebook(tmp_path: Path) -> None:
     """`mlgrade grade capstone DIR`: five learners (folders, a .zip, a `capstone-` prefix, a
     git checkout), each graded in the sandbox into the gradebook; `report --html` draws the
@@ -149,6 +150,7 @@ def test_grade_a_folder_of_repositories_into_the_gradebook(tmp_path: Path) -> No
     assert "test_readme_numbers_honest" in html or "held-out ROC-AUC the README claims" in html
 
 
+@pytest.mark.mutation  # three gradings: CI's second tier
 def test_validate_capstone() -> None:
     """`mlgrade validate capstone`: the reference twice with the same scores, the starter
     repository zero, instructions and file-edit mutants mapped to real tests."""
