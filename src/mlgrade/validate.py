@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import nbformat
 
@@ -210,9 +210,20 @@ def _boundary_check(instructions: tuple[Instruction, ...], mutants: MutantSet) -
                   "edge." if missing else f"{len(edged)} boundaries, each caught by a mutant")]
 
 
-def _violation_check(instructions: tuple[Instruction, ...], mutants: MutantSet) -> Check:
+class _Violating(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def violates(self) -> tuple[str, ...]: ...
+
+    @property
+    def fails(self) -> Collection[str]: ...
+
+
+def violation_check(instructions: tuple[Instruction, ...], mutants: Sequence[_Violating]) -> Check:
     """Each graded instruction has a mutant that violates it alone (``violates = [id]``) and
-    loses points only on that instruction's tests."""
+    loses points only on that instruction's tests (notebook or repository mutants alike)."""
     name = "every graded instruction has a mutant that violates it"
     graded = [ins for ins in instructions if not ins.advice]
     nameless = [str(i) for i, ins in enumerate(instructions, 1) if not ins.advice and not ins.id]
@@ -221,12 +232,12 @@ def _violation_check(instructions: tuple[Instruction, ...], mutants: MutantSet) 
                      "an id that a mutant's `violates` can name (docs/graders.md).")
     known = {ins.id for ins in instructions}
     problems = [f"mutant {m.name} violates unknown instructions {_listed(sorted(set(m.violates) - known))}"
-                for m in mutants.mutants if set(m.violates) - known]
+                for m in mutants if set(m.violates) - known]
     for ins in graded:
-        alone = [m for m in mutants.mutants if m.violates == (ins.id,)]
+        alone = [m for m in mutants if m.violates == (ins.id,)]
         if not alone:
             problems.append(f"{ins.id}: no mutant has `violates = [\"{ins.id}\"]`")
-        elif not any(m.fails <= set(ins.tests) for m in alone):
+        elif not any(set(m.fails) <= set(ins.tests) for m in alone):
             problems.append(f"{ins.id}: its mutants ({_listed([m.name for m in alone], 3)}) also "
                             f"fail tests outside {_listed(list(ins.tests), 4)}")
     return Check(name, not problems,
@@ -293,7 +304,7 @@ def fairness_checks(assignment: Assignment, tests: tuple[GraderTest, ...]) -> li
     except AssignmentInvalidError as exc:
         return [Check("fairness metadata loads", False, str(exc))]
     checks = _instruction_checks(instructions, tests, {q.id for q in assignment.questions})
-    checks.append(_violation_check(instructions, mutants))
+    checks.append(violation_check(instructions, mutants.mutants))
     checks += _advice_check(instructions, assignment.starter)
     checks += _boundary_check(instructions, mutants)
     unknown = sorted({t for m in mutants.mutants for t in m.fails} - {t.id for t in tests})
@@ -484,4 +495,5 @@ def validate_assignment(assignment: Assignment, settings: Settings, grade: Grade
 
 
 __all__ = ["Check", "GraderTest", "RunTiming", "ValidationReport", "collect_graders",
-           "fairness_checks", "mutant_checks", "static_checks", "validate_assignment"]
+           "fairness_checks", "mutant_checks", "static_checks", "validate_assignment",
+           "violation_check"]

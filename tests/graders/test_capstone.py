@@ -160,5 +160,6 @@ def test_validate_capstone() -> None:
     checks = {c["name"]: c["ok"] for c in doc["checks"]}
     assert all(checks.values()), checks
     assert {"solution earns full marks", "grading is deterministic", "starter earns zero",
-            "starter repository exists", "mutants name real tests"} <= set(checks)
+            "starter repository exists", "mutants name real tests",
+            "every graded instruction has a mutant that violates it"} <= set(checks)
     assert "starter notebook exists" not in checks

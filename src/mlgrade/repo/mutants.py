@@ -50,6 +50,7 @@ class RepoMutant:
     edits: tuple[FileEdit, ...]
     kind: str = ""
     feedback: tuple[tuple[str, str], ...] = ()
+    violates: tuple[str, ...] = ()  # ids of the instructions it breaks
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,20 @@ def load_repo_mutants(graders: Path) -> RepoCases:
         mutants.append(RepoMutant(
             name=raw["name"], fails=tuple(str(f) for f in fails), kind=str(raw.get("kind", "")),
             feedback=tuple((str(k), str(v)) for k, v in raw.get("feedback", {}).items()),
-            edits=tuple(_edit(where, e) for e in raw.get("edit", []))))
+            edits=tuple(_edit(where, e) for e in raw.get("edit", [])),
+            violates=_violates(where, raw.get("violates", []))))
     for raw in data.get("alternative", []):
         where = f"{path} alternative {raw.get('name')!r}"
         if not isinstance(raw.get("name"), str):
             raise AssignmentInvalidError(f"{where}: needs a name.")
         alternatives.append(RepoAlternative(raw["name"], tuple(_edit(where, e) for e in raw.get("edit", []))))
     return RepoCases(tuple(mutants), tuple(alternatives))
+
+
+def _violates(where: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise AssignmentInvalidError(f"{where}: `violates` must be a list of instruction ids.")
+    return tuple(value)
 
 
 def mutated_repository(reference: Path, edits: tuple[FileEdit, ...], dest: Path) -> Path:

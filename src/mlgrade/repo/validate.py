@@ -22,7 +22,7 @@ from mlgrade.errors import AssignmentInvalidError
 from mlgrade.mutants import load_instructions
 from mlgrade.repo.mutants import RepoCases, load_repo_mutants, mutated_repository
 from mlgrade.results import GradeResult, TestStatus
-from mlgrade.validate import Check, RunTiming, ValidationReport, validate_assignment
+from mlgrade.validate import Check, RunTiming, ValidationReport, validate_assignment, violation_check
 
 Grade = Callable[[Path], GradeResult]
 _NOTEBOOK_SHAPED = {"starter notebook exists", "fairness metadata loads"}
@@ -51,6 +51,7 @@ def _metadata_checks(assignment: Assignment, tests: set[str]) -> tuple[list[Chec
               Check("every test maps to an instruction", not unmapped,
                     f"{', '.join(unmapped)} observe no instruction of assignment.toml"
                     if unmapped else f"{len(tests)} tests")]
+    checks.append(violation_check(instructions, cases.mutants))
     wrong = sorted({t for m in cases.mutants for t in m.fails} - tests)
     checks.append(Check("mutants name real tests", not wrong,
                         f"mutants.toml expects {', '.join(wrong)} to fail, but no such test exists"
