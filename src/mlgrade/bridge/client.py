@@ -100,9 +100,17 @@ class Transport(Protocol):
         ...
 
 
-def timeout_failure(what: str, seconds: float) -> LearnerFailure:
-    return LearnerFailure(f"{what} took longer than {seconds:.0f} s and was stopped "
-                          "(an infinite loop, or much slower code than needed?).")
+class CallTimedOut(LearnerFailure):
+    """A learner call ran past its limit and was stopped."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+def timeout_failure(what: str, seconds: float) -> CallTimedOut:
+    return CallTimedOut(f"{what} took longer than {seconds:.0f} s and was stopped "
+                        "(an infinite loop, or much slower code than needed?).", seconds)
 
 
 def dead_failure(what: str) -> LearnerFailure:
@@ -174,6 +182,13 @@ class Notebook:
                                       CellTransport(kernel, call_timeout, max_result_bytes))
         self.call_timeout = call_timeout
         self.max_result_bytes = max_result_bytes
+        # what ran past its limit in this grading: not waited for again (a learner function that
+        # hangs costs one call timeout per check, not one per test)
+        self._overran: dict[str, float] = {}
+
+    def remaining(self) -> float:
+        """Seconds of grading time left."""
+        return self._transport.remaining()
 
     @property
     def job_dir(self) -> Path:
@@ -183,7 +198,15 @@ class Notebook:
     # -- plumbing --------------------------------------------------------------------------
     def _request(self, req: dict[str, Any], what: str, timeout: float | None = None) -> Any:
         payload = json.dumps(req, allow_nan=False)
-        docs = self._transport.exchange(payload, timeout or self.call_timeout, what)
+        if what in self._overran:
+            raise LearnerFailure(f"{what} was not run again: on an earlier test it took longer "
+                                 f"than {self._overran[what]:.0f} s and was stopped (an infinite "
+                                 "loop, or much slower code than needed?).")
+        try:
+            docs = self._transport.exchange(payload, timeout or self.call_timeout, what)
+        except CallTimedOut as exc:
+            self._overran[what] = exc.seconds
+            raise
         if len(docs) != 1 or not isinstance(docs[0], str):
             raise LearnerFailure(f"no readable answer came back for {what}.")
         try:
@@ -203,8 +226,17 @@ class Notebook:
         except DecodeError as exc:
             raise LearnerFailure(f"the value of {what} could not be read back ({exc}).") from None
         if status == "missing":
-            raise LearnerFailure(f"`{req['target'].get('path') or what}` is not defined: "
-                                 "did you complete and run its cell?")
+            path = req["target"].get("path") or what
+            owner = answer.get("owner")
+            if isinstance(owner, str) and owner:  # the name exists; what it holds lacks `path`
+                owner = owner.removeprefix("builtins.")[:80]
+                whose = ("the object your code returned" if req["target"].get("ref")
+                         else f"`{path.rsplit('.', 1)[0]}`")
+                article = "an" if owner[:1].lower() in "aeiou" else "a"
+                raise LearnerFailure(f"{whose} is {article} {owner}, which has no "
+                                     f"`{path.rsplit('.', 1)[-1]}`: "
+                                     "return (or store) the kind of object the question asks for.")
+            raise LearnerFailure(f"`{path}` is not defined: did you complete and run its cell?")
         if status == "raised":
             ename, evalue = str(answer.get("ename")), str(answer.get("evalue", ""))[:300]
             if ename == "NotImplementedError":
