@@ -243,17 +243,17 @@ def trained_facts(nb: Any, model: Any, inputs: np.ndarray, n_classes: int, what:
     """A trained model's plain-data description, checked to be the stated kind of torch network
     (an nn.Module whose forward runs every layer type of ``layers``) with finite logits."""
     facts = nb.eval_untrusted(TRAINED_FACTS, model=model, inputs=inputs, then=then, raw=raw,
-                              extra=extra, what=f"the model {what} returns")
+                              extra=extra, what=what)
     expect(isinstance(facts, dict) and facts.get("module") is True,
-           f"{what} should return the trained torch network (an nn.Module), not another kind "
+           f"{what} should be the trained torch network (an nn.Module), not another kind "
            "of model or a rule.")
     missing = layers - set(facts.get("ran") or [])
-    expect(not missing, f"the model {what} returns does not run {', '.join(sorted(missing))} "
+    expect(not missing, f"{what} does not run {', '.join(sorted(missing))} "
            "layers from input to logits: train the network the question asks for.")
     logits = facts.get("logits")
     expect(isinstance(logits, np.ndarray) and logits.shape == (len(inputs), n_classes)
            and logits.dtype.kind == "f" and bool(np.all(np.isfinite(logits))),
-           f"the model {what} returns should map {len(inputs)} rows to finite logits of shape "
+           f"{what} should map {len(inputs)} rows to finite logits of shape "
            f"({len(inputs)}, {n_classes}).")
     return facts
 
@@ -394,7 +394,7 @@ def test_mlp_heldout_accuracy(nb, rng, view, trained_mlp):
     >= 0.90 on 2,000 fresh rows"""
     model = _trained(trained_mlp)
     X_new, y_new = view.rows(2000, fresh_seed(rng))
-    logits = _model_logits(nb, model, X_new, 3, "train_model(X, y)", TORCH_NET)
+    logits = _model_logits(nb, model, X_new, 3, "the model train_model(X, y) returns", TORCH_NET)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y_new))
     expect(accuracy >= MLP_BAR, f"the trained network's held-out accuracy is {accuracy:.3f}, "
            f"below {MLP_BAR}: train for more epochs, check the loss is CrossEntropyLoss on logits "
@@ -484,7 +484,7 @@ def test_train_model_repeatable(nb, rng, view):
     X, y = view.rows(REPEAT_ROWS, fresh_seed(rng))
     X_probe, _ = view.rows(100, fresh_seed(rng))
     runs = [_model_logits(nb, nb.call("train_model", X, y, keep=True, timeout=60), X_probe, 3,
-                          "train_model(X, y)", TORCH_NET) for _ in range(2)]
+                          "the model train_model(X, y) returns", TORCH_NET) for _ in range(2)]
     # two calls of the same learner function on the same rows: they must agree
     expect(bool(np.allclose(runs[0], runs[1], atol=1e-5)),
            "train_model gives a different network each time it runs on the same rows: call "
@@ -498,7 +498,7 @@ def test_train_model_shuffles(nb, rng, view):
     order = np.argsort(y, kind="stable")
     X_new, y_new = view.rows(1000, fresh_seed(rng))
     model = nb.call("train_model", X[order], y[order], keep=True, timeout=60)
-    logits = _model_logits(nb, model, X_new, 3, "train_model(X, y)", TORCH_NET)
+    logits = _model_logits(nb, model, X_new, 3, "the model train_model(X, y) returns", TORCH_NET)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == y_new))
     expect(accuracy >= SORTED_BAR, f"trained on rows sorted by class, the network reaches only "
            f"{accuracy:.3f} held-out accuracy (below {SORTED_BAR}): shuffle the rows every epoch "
@@ -559,7 +559,7 @@ def test_cnn_heldout_accuracy(nb, rng):
     # the network run here on images prepared exactly as the starter says, and predict_digits
     # on the raw images, in one answer
     prepared = (img_test / 16.0).astype(np.float32)[:, None, :, :]
-    facts = trained_facts(nb, model, prepared, 10, "train_cnn(images, labels)", {"Conv2d"},
+    facts = trained_facts(nb, model, prepared, 10, "the model train_cnn(images, labels) returns", {"Conv2d"},
                           then="predict_digits", raw=img_test)
     accuracy = float(np.mean(np.argmax(facts["logits"], axis=1) == lab_test))
     pred = as_labels(facts.get("then"), len(lab_test), "predict_digits(model, images)")
@@ -582,7 +582,7 @@ def test_train_cnn_repeatable(nb, rng):
     images, labels = img_train[:CNN_REPEAT_IMAGES], lab_train[:CNN_REPEAT_IMAGES]
     prepared = (img_test[:60] / 16.0).astype(np.float32)[:, None, :, :]
     runs = [_model_logits(nb, nb.call("train_cnn", images, labels, keep=True, timeout=60),
-                          prepared, 10, "train_cnn(images, labels)", {"Conv2d"})
+                          prepared, 10, "the model train_cnn(images, labels) returns", {"Conv2d"})
             for _ in range(2)]
     # two calls of the same learner function on the same images: they must agree
     expect(bool(np.allclose(runs[0], runs[1], atol=1e-5)),
