@@ -223,6 +223,10 @@ def _row(customer):
     return tuple(float(customer[f]) for f in FEATURES)
 
 
+def _off_tier(p):
+    return p + 0.0001 if p in (0.4, 0.7) else p
+
+
 def _tier(p):
     return "high" if p >= 0.7 else "medium" if p >= 0.4 else "low"
 
@@ -232,14 +236,16 @@ class _Api:
 
     def __init__(self, seed):
         rng = np.random.default_rng([seed, 3])
-        self.version = f"{int(rng.integers(1, 9))}.{int(rng.integers(0, 9))}.{int(rng.integers(0, 9))}"
+        # never x.0.0: a version typed in the notebook ("1.0.0") is never the one asked for
+        self.version = f"{int(rng.integers(1, 9))}.{int(rng.integers(1, 20))}.{int(rng.integers(1, 9))}"
         # exactly on and just beside each risk-tier boundary, and one anywhere (4 decimals, so
         # a learner who rounds before choosing the tier gets the same tier)
         probabilities = [0.05, 0.3999, 0.4, 0.55, 0.6999, 0.7, 0.93,
                          round(float(rng.uniform(0.01, 0.99)), 4)]
         self.valid = [(_customer(rng), p) for p in probabilities]
         base = _customer(rng)
-        self.edges = [({**base, field: value}, round(float(rng.uniform(0.05, 0.95)), 4))
+        # probabilities off the tier boundaries: the edges judge the bounds, not the tiers
+        self.edges = [({**base, field: value}, _off_tier(round(float(rng.uniform(0.05, 0.95)), 4)))
                       for field, bounds in BOUNDS.items() for value in bounds]
         self.good = good = _customer(rng)  # valid; each invalid body changes one thing in it
         self.invalid = [
