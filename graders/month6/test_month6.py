@@ -39,7 +39,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlgrade.grading import LearnerFailure, as_numbers, expect, expect_close, points
-from mlgrade.grading.estimators import grader_fit, rebuild, spec_of, started
+from mlgrade.grading.estimators import SPEC_SOURCE, grader_fit, rebuild, started
 from mlgrade.grading.files import copy_job_tree, read_job_file, run_isolated
 from mlgrade.grading.http import serve_app
 
@@ -156,16 +156,28 @@ def _scalers(step):
     return []
 
 
+DESCRIBED = f"{SPEC_SOURCE}\nresult = (_mlgrade_spec(model), model.predict_proba(X))"
+
+
 @points(1, question="q1")
 def test_train_model_scaled_and_regularised(nb, rng):
     """train_model returns a scikit-learn Pipeline that standardises the features and ends in a
     LogisticRegression with strength C, fitted on the rows it is given"""
     X, y, X_test, _ = _split(rng, 800, 400)
     C = float(rng.uniform(0.008, 0.012))  # strong regularisation: C must matter
-    ref = nb.call("train_model", X, y, C, keep=True)
-    got = _positive_proba(nb, ref, X_test)
-    # the model's own description (a learner claim), rebuilt here from scikit-learn's classes
-    pipe = rebuild(spec_of(nb, ref, what="the model train_model returns"))
+    model = nb.call("train_model", X, y, C, keep=True)
+    # one answer from the learner's model: its description (a learner claim: class paths and
+    # get_params) and its predictions; the claim is rebuilt here from scikit-learn's own classes
+    # and judged with the grader's constants, and the two halves of the answer must agree
+    answer = nb.eval_untrusted(DESCRIBED, what="the model train_model returns", model=model,
+                               X=X_test)
+    expect(isinstance(answer, (tuple, list)) and len(answer) == 2
+           and isinstance(answer[1], np.ndarray) and answer[1].shape == (len(X_test), 2),
+           "the model's predict_proba should return one row of two class probabilities per "
+           "customer; return a fitted scikit-learn classifier.")
+    spec, proba = answer
+    got = proba[:, 1]
+    pipe = rebuild(spec)
     expect(isinstance(pipe, Pipeline), "train_model should return a scikit-learn Pipeline "
            "(make_pipeline(...) or Pipeline([...])), fitted.")
     final = pipe.steps[-1][1]
@@ -527,7 +539,8 @@ def test_mlflow_metrics_logged(tracked):
     default = _reference_aucs(X, y, X_val, y_val, 1.0)
     expect(not (_near(logged_train, default[0]) and _near(logged_val, default[1])),
            "the logged scores are those of a model trained with C=1.0: train with "
-           "train_model(X_train, y_train, C=params['C']).")
+           "train_model(X_train, y_train, C=params['C']), and let train_model pass C on to the "
+           "LogisticRegression.")
     expect_close(logged_train, train_auc, "train_roc_auc is not the ROC-AUC, on the training "
                  "rows, of a standardised logistic regression trained with params['C']: train "
                  "with train_model(X_train, y_train, C=params['C']) and score "
