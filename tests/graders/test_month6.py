@@ -1,7 +1,8 @@
-"""Month 6 graders are tested like code: each mutant of graders/month6/mutants.toml (a
-realistic wrong solution: gt instead of ge on a bound, a model saved outside the folder it was
-given, PSI cut on the wrong sample, fairness numbers from the training set, a logged parameter
-missing, ...) fails exactly the tests it lists, each alternative (a correct solution written
+"""Month 6 graders are tested like code: each mutant of graders/month6/mutants.toml (the
+reference with one instruction broken: gt instead of ge on a bound, a model saved outside the
+folder it was given, PSI cut on the wrong sample, fairness numbers from the training set, a
+logged parameter missing, ...; and an app that answers 422 to every POST and 503 without a
+model) fails exactly the tests it lists, each alternative (a correct solution written
 differently: another solver, pickle, MlflowClient, Setext headings, percentages) earns full
 marks, and through `mlgrade validate`'s checks the reference earns full marks twice with the
 same scores while the starter earns zero."""
