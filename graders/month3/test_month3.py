@@ -103,10 +103,15 @@ finally:
 
 
 # --------------------------------------------------------------------------- data
-def notebook_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The split the notebook is told to use (malignant = 1), rebuilt here independently."""
+def notebook_data() -> tuple[np.ndarray, np.ndarray]:
+    """The notebook's rows and labels (malignant = 1), in their order, rebuilt here."""
     X, y = load_breast_cancer(return_X_y=True)
-    y = 1 - y
+    return X, 1 - y
+
+
+def notebook_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The split the notebook is told to use, rebuilt here independently."""
+    X, y = notebook_data()
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, stratify=y, random_state=42)
     return X_tr, X_te, y_tr, y_te
 
@@ -260,8 +265,9 @@ def test_pipeline_new_unfitted(kernel_fit):
     if isinstance(kernel_fit, AssertionError):
         raise kernel_fit
     expect(kernel_fit["unfitted_first"], "build_pipeline() returned a pipeline that is already "
-           "fitted: build it and return it without calling fit (whoever uses it fits it on "
-           "their own rows).")
+           "fitted: create a NEW pipeline inside the function and return it without calling fit "
+           "(not one shared object that was fitted elsewhere, e.g. as `model`): whoever uses it "
+           "fits it on their own rows.")
     expect(kernel_fit["unfitted_next"], "after the grader fitted one pipeline from "
            "build_pipeline(), the next call returned a fitted one: each call must create a NEW "
            "pipeline inside the function, not hand out one shared object.")
@@ -321,15 +327,13 @@ def test_cross_validated_f1_matches_leak_free_cv(nb, rng):
 @points(1, question="q2")
 def test_reported_cv_f1(nb):
     """`cv_f1` is the stratified 5-fold F1 of the pipeline on the training split"""
-    X_tr, X_te, y_tr, y_te = notebook_split()
+    X_tr, _X_te, y_tr, _y_te = notebook_split()
     got = _number(nb.get("cv_f1"), "`cv_f1`")
     want = reference_cv_f1(X_tr, y_tr)
     if np.isclose(got, want, rtol=1e-6, atol=1e-9):
         return
     hint = _cv_mistake(got, X_tr, y_tr)
-    if hint is None and np.isclose(got, reference_cv_f1(np.vstack([X_tr, X_te]),
-                                                        np.concatenate([y_tr, y_te])),
-                                   rtol=1e-6):
+    if hint is None and np.isclose(got, reference_cv_f1(*notebook_data()), rtol=1e-6):
         hint = "that is cross_validated_f1 of every row: the test rows must stay untouched."
     expect(False, "`cv_f1` is not cross_validated_f1(X_train, y_train) of a StandardScaler + "
            "LogisticRegression (default settings) on the split the notebook makes: "
@@ -448,7 +452,7 @@ def reference_model() -> dict[str, np.ndarray]:
 @points(1, question="q3")
 def test_model_fitted_on_training_split(nb, reference_model):
     """`model` is build_pipeline() fitted on the raw training split only"""
-    X_tr, X_te, y_tr, y_te = notebook_split()
+    _X_tr, X_te, _y_tr, _y_te = notebook_split()
     expect(nb.has("model"), "`model` is not defined: fit build_pipeline() on X_train, y_train.")
     expect(nb.has("model.predict_proba"), "`model` is not set yet (it has no predict_proba): "
            "fit build_pipeline() on X_train, y_train and store the fitted pipeline in `model`.")
@@ -459,9 +463,7 @@ def test_model_fitted_on_training_split(nb, reference_model):
                              f"({str(exc)[:160]}): it should be build_pipeline() fitted on "
                              "X_train, y_train.") from None
     got_numbers = as_numbers(got, "`model.predict_proba` should return a table of numbers.")
-    everything = quietly(lambda: reference_pipeline().fit(np.vstack([X_tr, X_te]),
-                                                          np.concatenate([y_tr, y_te]))
-                         .predict_proba(X_te))
+    everything = quietly(lambda: reference_pipeline().fit(*notebook_data()).predict_proba(X_te))
     expect(got_numbers.shape != everything.shape
            or not np.allclose(got_numbers, everything, rtol=1e-5, atol=1e-7),
            "`model` was fitted on every row, test rows included: fit it on X_train, y_train "
