@@ -48,19 +48,25 @@ from mlgrade.grading.estimators import rebuild, single_threaded, spec_of_call
 
 CV = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
 
-# Q4 on fresh rows of a secret problem. Calibrated grader-side (no kernel) over seeds 0-199 of
-# `rare_problem` with `RARE_TRAIN_ROWS` / `RARE_FRESH_ROWS` (script: the month-3 section of
-# CHANGELOG.md, issue 20), as min / max over the 200 seeds of (fresh recall, fresh F1):
-#   reference (StandardScaler + LogisticRegression(class_weight="balanced"))  >= 0.889, >= 0.436
-#   the starter's recipe: threshold at out-of-fold recall >= 0.85            >= 0.800, >= 0.530
-#   a threshold at out-of-fold recall ~0.92 (an alternative)                  >= 0.864, >= 0.488
-#   unscaled LogisticRegression(class_weight="balanced")                       >= 0.889, >= 0.436
-#   mutants: a plain logistic regression                                        <= 0.607
-#            a guessed threshold of 0.45                                        <= 0.645
-#            threshold 0.1 on the balanced model (floods the rare class)                <= 0.330
-#            scaled for training, raw at prediction                             (recall or F1) fail
-#            the starter's public weights applied without training              <= 0.24 F1
-RECALL_TARGET = 0.75  # the starter asks for >= 0.85 out-of-fold when tuning a threshold
+# Q4's pass marks, calibrated grader-side (plain Python, no kernel) on `rare_problem(seed)` for
+# seeds 0-80, with 8,000 training and 20,000 fresh rows drawn as `rare_predictions` draws them:
+# min-max over the seeds of recall and F1 of class 1 on the fresh rows.
+#   correct (pass on every seed):
+#     StandardScaler + LogisticRegression(class_weight="balanced")  recall 0.900-0.953  F1 0.446-0.528
+#     the same without the scaler                                   recall 0.904-0.954  F1 0.446-0.529
+#     the advice: highest threshold with out-of-fold recall >= 0.85 recall 0.765-0.892  F1 0.542-0.644
+#     a threshold at ~92% out-of-fold recall                        recall 0.888-0.963  F1 0.418-0.563
+#   mutants (fail the recall test, which also asks for the F1, on every seed):
+#     a plain logistic regression                                   recall 0.482-0.597
+#     a guessed threshold of 0.45                                   recall 0.525-0.637
+#     threshold 0.1 on the balanced model (floods the rare class)                       F1 0.254-0.323
+#     the starter's public weights without training                                     F1 0.000-0.269
+#     scaled for training, raw at prediction: recall 0.000-1.000, F1 0.000-0.475 (it fails the
+#     recall test on all 81 seeds, the F1 test on 80: on seed 80 its recall is 0.616, F1 0.475)
+# So recall >= 0.70 sits between 0.637 and 0.765, F1 >= 0.40 between 0.323 and 0.418. A
+# threshold chosen on in-sample probabilities scored like the out-of-fold one at this size (8
+# features, 8,000 rows; 30 seeds of the same family), so the starter calls that choice advice.
+RECALL_TARGET = 0.70  # the starter advises >= 0.85 out-of-fold when tuning a threshold
 F1_TARGET = 0.40
 RARE_TRAIN_ROWS, RARE_FRESH_ROWS = 8_000, 20_000
 RARE_FEATURES, RARE_WEIGHT_NORM, RARE_BIAS = 8, 4.0, -7.2  # about 5% positives
@@ -309,7 +315,11 @@ def test_cross_validated_f1_matches_leak_free_cv(nb, rng):
     expect(nb.has("cross_validated_f1"), "`cross_validated_f1` is not defined: did you run its "
            "cell?")
     # a rare class (plain KFold and accuracy give other numbers) and one data set with a single
-    # extreme row, where a scaler fitted on every row (leakage) visibly changes the folds' F1
+    # extreme row, where a scaler fitted on every row (leakage) visibly changes the folds' F1.
+    # Checked grader-side on 8 seeds: on the worse of the two sets each mistake moves the mean F1
+    # by at least 0.019 (plain KFold), 0.027 (unshuffled), 0.027 (another random_state), 0.50
+    # (accuracy), 0.28 (macro F1), 0.083 (scaler fitted before CV), 0.005 (median of the folds),
+    # 0.033 (F1 on the training rows); the test's tolerance is rtol=1e-6.
     for X, y in (_tabular(rng, 300, positive=0.1), _with_outlier(rng)):
         got = _number(nb.eval_untrusted(CV_WITH_REFERENCE_PIPELINE, X=X, y=y,
                                         what="`cross_validated_f1(X, y)`"),
@@ -550,7 +560,7 @@ def rare_predictions(nb, seed) -> tuple[np.ndarray, np.ndarray]:
 
 @points(2, question="q4")
 def test_imbalanced_minority_recall(rare_predictions):
-    """the rare class is found on fresh rows: minority recall of at least 0.75 (with the F1
+    """the rare class is found on fresh rows: minority recall of at least 0.70 (with the F1
     the text also requires, so that flagging every row finds nothing)"""
     y, pred = rare_predictions
     recall = recall_score(y, pred)
