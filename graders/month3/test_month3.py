@@ -2,17 +2,24 @@
 
 The learner's kernel is only an oracle (docs/security.md). The grader chooses every input; the
 kernel gets features (and the training labels a learner function takes), and returns plain
-data. Whatever the grader has to *compute* (cross-validation, fits, metrics) runs here:
+data. Every *expected* value comes from the grader's own objects, never from the learner's:
 
-- the learner's pipeline is rebuilt in this process from its spec (class paths and
-  ``get_params``, :mod:`mlgrade.grading.estimators`) and cross-validated here, so a ``predict``
-  that reads labels from a frame, a patched ``cross_val_score`` or a renamed class has nothing
-  to read or to forge;
-- a model the learner fitted is judged only by its predictions on fresh rows whose labels stay
-  here (a memorising ``fit`` gains nothing);
+- the starter fixes the pipeline (a StandardScaler, then a LogisticRegression with its default
+  settings), so the grader's reference pipeline is the answer, fitted and cross-validated here
+  with the grader's own splitter on the grader's own rows. The learner's ``build_pipeline()``
+  is fitted in the kernel by the grader and must predict like the reference on rows it never
+  saw; its spec (class paths, a learner claim) only shows the two steps;
+- ``cross_validated_f1`` is called with the grader's reference pipeline in place of the
+  learner's ``build_pipeline`` (a mistake in Q1 does not cost Q2's function points twice), and
+  its number is compared with the grader's stratified CV of that pipeline;
 - ``evaluate`` is given a model whose every prediction the grader knows in advance (a logistic
   regression with coefficients the grader chose), and its dict is compared with metrics
-  computed here.
+  computed here;
+- the stored answers (``cv_f1``, ``model``, ``test_metrics``) are compared with the reference
+  pipeline on the notebook's split, rebuilt here;
+- Q4's rows come from a rare-event problem drawn from the run's secret seed (weights, scales
+  and offsets), never from the starter's public generator: a predictor that applies the public
+  weights without training finds nothing.
 """
 
 from __future__ import annotations
@@ -37,18 +44,32 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlgrade.grading import LearnerFailure, as_numbers, expect, expect_close, expect_type, points
-from mlgrade.grading.estimators import (
-    grader_fit,
-    rebuild,
-    single_threaded,
-    spec_of,
-    spec_of_call,
-)
+from mlgrade.grading.estimators import rebuild, single_threaded, spec_of_call
 
 CV = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-RECALL_TARGET = 0.75  # on fresh rows; the starter asks for >= 0.80 out-of-fold when tuning a threshold
-F1_TARGET = 0.45  # class_weight="balanced" reaches about 0.57; predicting "rare" for everyone ~0.1
-RARE_TRAIN_ROWS, RARE_FRESH_ROWS = 8_000, 20_000  # enough that a 0.80 out-of-fold recall holds
+
+# Q4's pass marks, calibrated grader-side (plain Python, no kernel) on `rare_problem(seed)` for
+# seeds 0-80, with 8,000 training and 20,000 fresh rows drawn as `rare_predictions` draws them:
+# min-max over the seeds of recall and F1 of class 1 on the fresh rows.
+#   correct (pass on every seed):
+#     StandardScaler + LogisticRegression(class_weight="balanced")  recall 0.900-0.953  F1 0.446-0.528
+#     the same without the scaler                                   recall 0.904-0.954  F1 0.446-0.529
+#     the advice: highest threshold with out-of-fold recall >= 0.85 recall 0.765-0.892  F1 0.542-0.644
+#     a threshold at ~92% out-of-fold recall                        recall 0.888-0.963  F1 0.418-0.563
+#   mutants (fail the recall test, which also asks for the F1, on every seed):
+#     a plain logistic regression                                   recall 0.482-0.597
+#     a guessed threshold of 0.45                                   recall 0.525-0.637
+#     threshold 0.1 on the balanced model (floods the rare class)                       F1 0.254-0.323
+#     the starter's public weights without training                                     F1 0.000-0.269
+#     scaled for training, raw at prediction: recall 0.000-1.000, F1 0.000-0.475 (it fails the
+#     recall test on all 81 seeds, the F1 test on 80: on seed 80 its recall is 0.616, F1 0.475)
+# So recall >= 0.70 sits between 0.637 and 0.765, F1 >= 0.40 between 0.323 and 0.418. A
+# threshold chosen on in-sample probabilities scored like the out-of-fold one at this size (8
+# features, 8,000 rows; 30 seeds of the same family), so the starter calls that choice advice.
+RECALL_TARGET = 0.70  # the starter advises >= 0.85 out-of-fold when tuning a threshold
+F1_TARGET = 0.40
+RARE_TRAIN_ROWS, RARE_FRESH_ROWS = 8_000, 20_000
+RARE_FEATURES, RARE_WEIGHT_NORM, RARE_BIAS = 8, 4.0, -7.2  # about 5% positives
 
 # A model whose predictions the grader knows in advance: a logistic regression with
 # coefficients chosen here (no fit). Built in the kernel, so it is learner-controlled: the
@@ -62,27 +83,65 @@ result.classes_ = np.array([0, 1])
 result.n_features_in_ = result.coef_.shape[1]
 """
 
+# `cross_validated_f1(X, y)` called while `build_pipeline` names the grader's reference
+# pipeline (the learner's own is put back afterwards): Q2 is judged on Q2's work alone.
+CV_WITH_REFERENCE_PIPELINE = """
+from sklearn.linear_model import LogisticRegression as _LR
+from sklearn.pipeline import make_pipeline as _make_pipeline
+from sklearn.preprocessing import StandardScaler as _StandardScaler
+
+
+def _reference_pipeline():
+    return _make_pipeline(_StandardScaler(), _LR(max_iter=1000))
+
+
+_missing = object()
+_own = ns.get("build_pipeline", _missing)
+ns["build_pipeline"] = _reference_pipeline
+try:
+    result = ns["cross_validated_f1"](X, y)
+finally:
+    if _own is _missing:
+        del ns["build_pipeline"]
+    else:
+        ns["build_pipeline"] = _own
+"""
+
 
 # --------------------------------------------------------------------------- data
-def notebook_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The split the notebook is told to use (malignant = 1), rebuilt here independently."""
+def notebook_data() -> tuple[np.ndarray, np.ndarray]:
+    """The notebook's rows and labels (malignant = 1), in their order, rebuilt here."""
     X, y = load_breast_cancer(return_X_y=True)
-    y = 1 - y
+    return X, 1 - y
+
+
+def notebook_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The split the notebook is told to use, rebuilt here independently."""
+    X, y = notebook_data()
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.25, stratify=y, random_state=42)
     return X_tr, X_te, y_tr, y_te
 
 
-def make_rare_events(n_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The notebook's rare-event generator (about 5% positives); same fixed 'world' for every
-    seed, so rows from another seed are fresh rows from the same problem."""
-    world = np.random.default_rng(2026)
-    weights = world.normal(size=8)
-    spread = world.uniform(0.5, 4.0, size=8)
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n_rows, 8)) * spread
-    logits = 2.0 * (X / spread) @ weights - 9.0
-    y = (rng.random(n_rows) < 1.0 / (1.0 + np.exp(-logits))).astype(int)
-    return X, y
+def rare_problem(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A rare-event problem of the starter's kind drawn from the run's seed: weights of a fixed
+    norm (the same difficulty for every seed) in a random direction, features on scales from
+    0.1 to 100, offsets of 2 to 5 standard deviations. Returns (weights, scale, offset)."""
+    world = np.random.default_rng([seed, 41])
+    direction = world.normal(size=RARE_FEATURES)
+    weights = RARE_WEIGHT_NORM * direction / np.linalg.norm(direction)
+    scale = 10.0 ** world.uniform(-1.0, 2.0, size=RARE_FEATURES)
+    offset = world.choice([-1.0, 1.0], size=RARE_FEATURES) * world.uniform(2.0, 5.0,
+                                                                           size=RARE_FEATURES)
+    return weights, scale, offset
+
+
+def rare_rows(problem: tuple[np.ndarray, np.ndarray, np.ndarray], n_rows: int,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n_rows`` rows of ``problem`` (about 5% positives)."""
+    weights, scale, offset = problem
+    z = rng.normal(size=(n_rows, RARE_FEATURES))
+    y = (rng.random(n_rows) < 1.0 / (1.0 + np.exp(-(z @ weights + RARE_BIAS)))).astype(int)
+    return (z + offset) * scale, y
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -111,83 +170,23 @@ def _with_outlier(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference_pipeline() -> Pipeline:
+    """What the starter asks for: a StandardScaler, then a LogisticRegression with its default
+    settings (max_iter raised; the default 100 converges on every data set here too)."""
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
 
 
-# --------------------------------------------------------------------------- the learner's pipeline, rebuilt here
-@pytest.fixture(scope="module")
-def pipeline_spec(nb) -> Any:
-    """The spec of ``build_pipeline()`` (a learner claim), or the failure that fetching it met."""
-    try:
-        return spec_of_call(nb, "build_pipeline", what="`build_pipeline()`")
-    except AssertionError as exc:  # a LearnerFailure or a failed expect: the tests report it
-        return exc
+def quietly(work: Any) -> Any:
+    """The grader's own computation, single-threaded, without warnings (a fold without
+    positives warns; only the value matters)."""
+    with warnings.catch_warnings(), single_threaded():
+        warnings.simplefilter("ignore")
+        return work()
 
 
-def learner_pipeline(spec: Any) -> Any:
-    """A new, unfitted copy of the learner's pipeline, built in this process."""
-    if isinstance(spec, AssertionError):
-        raise spec
-    return rebuild(spec)
-
-
-def grader_cv_f1(spec: Any, X: np.ndarray, y: np.ndarray) -> float:
-    """The grader's leak-free stratified CV of the learner's pipeline, run here (in a child
-    process under the grader's budget)."""
-    pipe = learner_pipeline(spec)
-    return grader_fit(lambda: float(cross_val_score(pipe, X, y, cv=CV, scoring="f1").mean()),
-                      "your build_pipeline()")
-
-
-def _labels(nb, target, X: np.ndarray, what: str) -> np.ndarray:
-    pred = nb.call(target, X)
-    expect(isinstance(pred, np.ndarray) and pred.shape == (len(X),),
-           f"{what} should return one 0/1 label per row (a 1-D array).")
-    expect(bool(np.isin(pred, [0, 1]).all()), f"{what} should return labels 0 and 1 only.")
-    return np.asarray(pred).astype(int)
-
-
-def _cv_mistake(value: float, X: np.ndarray, y: np.ndarray) -> str | None:
-    """Name the classic mistake ``value`` matches, computed with the reference pipeline."""
-    ref = reference_pipeline()
-    leaky = StandardScaler().fit_transform(X)
-    candidates = [
-        ("plain KFold does not keep the class ratio in each fold (it matters when one class is "
-         "rare): use StratifiedKFold(n_splits=5, shuffle=True, random_state=0).",
-         lambda: cross_val_score(ref, X, y, cv=KFold(5, shuffle=True, random_state=0),
-                                 scoring="f1").mean()),
-        ("use StratifiedKFold(n_splits=5, shuffle=True, random_state=0) as cv, not cv=5 or "
-         "unshuffled folds.",
-         lambda: cross_val_score(ref, X, y, cv=5, scoring="f1").mean()),
-        ("that is the accuracy: pass scoring='f1'. Accuracy flatters a classifier when one class "
-         "is rare.",
-         lambda: cross_val_score(ref, X, y, cv=CV, scoring="accuracy").mean()),
-        ("the scaler was fitted on all rows before cross-validation (data leakage): put the "
-         "scaler inside the pipeline and cross-validate build_pipeline() on the raw features.",
-         lambda: cross_val_score(LogisticRegression(max_iter=1000), leaky, y, cv=CV,
-                                 scoring="f1").mean()),
-        ("that is an F1 score on the training rows themselves: cross-validate instead.",
-         lambda: f1_score(y, reference_pipeline().fit(X, y).predict(X), zero_division=0.0)),
-    ]
-    for hint, compute in candidates:
-        with warnings.catch_warnings(), single_threaded():
-            warnings.simplefilter("ignore")  # folds without positives warn; only the value matters
-            candidate = float(compute())
-        if np.isclose(value, candidate, rtol=1e-9, atol=1e-12):
-            return hint
-    return None
-
-
-def _check_cv(got: object, want: float, X: np.ndarray, y: np.ndarray, what: str) -> None:
-    value = got if isinstance(got, (int, float)) and not isinstance(got, bool) else None
-    expect(value is not None, f"{what} should be a single number (the mean F1 over the folds).")
-    assert value is not None
-    if not np.isclose(value, want, rtol=1e-6, atol=1e-9):
-        hint = _cv_mistake(float(value), X, y) or (
-            "use cross_val_score(build_pipeline(), X, y, scoring='f1', "
-            "cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=0)).mean().")
-        expect(False, f"{what} does not match a stratified 5-fold cross-validated F1 of your "
-                      f"pipeline: {hint}")
+def reference_cv_f1(X: np.ndarray, y: np.ndarray) -> float:
+    """The grader's leak-free stratified CV of the reference pipeline."""
+    return float(quietly(lambda: cross_val_score(reference_pipeline(), X, y, cv=CV,
+                                                 scoring="f1").mean()))
 
 
 def _raises_not_fitted(nb, ref, X: np.ndarray) -> bool:
@@ -200,36 +199,55 @@ def _raises_not_fitted(nb, ref, X: np.ndarray) -> bool:
     return False
 
 
+def _number(got: object, what: str) -> float:
+    expect(got is not None, f"{what} is not set yet (it is None).")
+    value = got if isinstance(got, (int, float, np.integer, np.floating)) and not isinstance(
+        got, (bool, np.bool_)) else None
+    expect(value is not None, f"{what} should be a single number (the mean F1 over the folds).")
+    assert value is not None
+    return float(value)
+
+
 # --------------------------------------------------------------------------- Q1 pipeline
 @pytest.fixture(scope="module")
 def kernel_fit(nb, seed) -> dict[str, Any] | AssertionError:
     """``build_pipeline()`` observed from the outside, on rows the grader drew: whether a fresh
-    one can predict before any fit (it must not), its predictions on held-out rows after the
+    one can predict before any fit (it must not), its probabilities on held-out rows after the
     grader fitted it in the kernel (labels of those rows stay here), and whether the *next*
     call returns an unfitted pipeline again (not the object the grader just fitted)."""
     rng = np.random.default_rng([seed, 31])
     X, y = _tabular(rng, 900, positive=0.3)
-    X_tr, X_ho, y_tr, y_ho = train_test_split(X, y, test_size=0.5, stratify=y,
-                                              random_state=_seed(rng))
+    X_tr, X_ho, y_tr, _y_ho = train_test_split(X, y, test_size=0.5, stratify=y,
+                                               random_state=_seed(rng))
+    nb_X_tr, _nb_X_te, nb_y_tr, _nb_y_te = notebook_split()
     try:
         first = nb.call("build_pipeline", keep=True)
         unfitted_first = _raises_not_fitted(nb, first, X_ho[:5])
         nb.call(first.attr("fit"), X_tr, y_tr, discard=True)
-        pred = _labels(nb, first.attr("predict"), X_ho, "the pipeline's predict")
         proba = nb.call(first.attr("predict_proba"), X_ho)
         expect(isinstance(proba, np.ndarray) and proba.shape == (len(X_ho), 2),
                "the pipeline's predict_proba should give two probabilities per row.")
-        unfitted_next = _raises_not_fitted(nb, nb.call("build_pipeline", keep=True), X_ho[:5])
+        second = nb.call("build_pipeline", keep=True)
+        unfitted_next = _raises_not_fitted(nb, second, X_ho[:5])
+        # leave the kernel as the notebook left it: where build_pipeline hands out one shared
+        # object (the notebook's `model` too), the grader's fit above retrained it; the
+        # notebook fitted it on its training rows, so the grader does the same
+        nb.call(second.attr("fit"), nb_X_tr, nb_y_tr, discard=True)
     except AssertionError as exc:  # a LearnerFailure or a failed expect: the tests report it
         return exc
-    return {"X_tr": X_tr, "y_tr": y_tr, "X_ho": X_ho, "y_ho": y_ho, "pred": pred,
-            "proba": proba, "unfitted": unfitted_first and unfitted_next}
+    return {"X_tr": X_tr, "y_tr": y_tr, "X_ho": X_ho, "proba": proba,
+            "unfitted_first": unfitted_first, "unfitted_next": unfitted_next}
 
 
 @points(1, question="q1")
-def test_pipeline_structure(pipeline_spec, kernel_fit):
-    """build_pipeline returns a new, unfitted Pipeline: StandardScaler, then LogisticRegression"""
-    pipe = learner_pipeline(pipeline_spec)
+def test_pipeline_structure(nb, kernel_fit):
+    """build_pipeline returns a Pipeline: a StandardScaler, then a LogisticRegression with its
+    default settings (checked by fitting it on new rows)"""
+    try:
+        pipe = rebuild(spec_of_call(nb, "build_pipeline", what="`build_pipeline()`"))
+    except LearnerFailure as exc:
+        raise LearnerFailure(f"{exc} build_pipeline should return a scikit-learn Pipeline of a "
+                             "StandardScaler and a LogisticRegression.") from None
     expect(isinstance(pipe, Pipeline), "build_pipeline should return a scikit-learn Pipeline "
            "(Pipeline([...]) or make_pipeline(...)).")
     steps = [step for _name, step in pipe.steps]
@@ -238,52 +256,98 @@ def test_pipeline_structure(pipeline_spec, kernel_fit):
            "the pipeline should have two steps: a StandardScaler, then a LogisticRegression.")
     if isinstance(kernel_fit, AssertionError):
         raise kernel_fit
-    expect(kernel_fit["unfitted"], "build_pipeline should return a NEW, unfitted pipeline: "
-           "create it inside the function and don't call fit there (or return a global you "
-           "fitted).")
-    # the object itself behaves like the scikit-learn pipeline its parameters describe (a
-    # renamed class or a forged get_params describes something else)
-    here = grader_fit(lambda: pipe.fit(kernel_fit["X_tr"], kernel_fit["y_tr"]).predict_proba(
-        kernel_fit["X_ho"]), "your build_pipeline()")
-    expect(bool(np.allclose(kernel_fit["proba"], here, rtol=1e-5, atol=1e-6)),
-           "the pipeline build_pipeline() returns does not predict like scikit-learn's "
-           "StandardScaler and LogisticRegression with the parameters it reports (get_params): "
-           "use those classes themselves, not look-alikes.")
+    want = quietly(lambda: reference_pipeline().fit(kernel_fit["X_tr"], kernel_fit["y_tr"])
+                   .predict_proba(kernel_fit["X_ho"]))
+    expect_close(kernel_fit["proba"], want, "fitted by the grader on new rows, your pipeline "
+                 "does not predict like StandardScaler() + LogisticRegression() with the default "
+                 "settings the text asks for (C=1.0, the lbfgs solver, no class weights; only "
+                 "max_iter may be raised): leave the other settings alone.", rtol=1e-5,
+                 atol=1e-6)
 
 
 @points(1, question="q1")
-def test_pipeline_generalises(kernel_fit):
-    """build_pipeline, fitted by the grader, predicts rows it never saw about as well as a
-    standard scaler + logistic regression"""
+def test_pipeline_new_unfitted(kernel_fit):
+    """build_pipeline returns a NEW, unfitted pipeline on every call"""
     if isinstance(kernel_fit, AssertionError):
         raise kernel_fit
-    X_tr, y_tr, X_ho, y_ho = (kernel_fit[k] for k in ("X_tr", "y_tr", "X_ho", "y_ho"))
-    with single_threaded(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        reference = reference_pipeline().fit(X_tr, y_tr).predict(X_ho)
-    got = f1_score(y_ho, kernel_fit["pred"], zero_division=0.0)
-    want = f1_score(y_ho, reference, zero_division=0.0)
-    expect(bool(got >= want - 0.05), "your pipeline predicts held-out rows much worse than a "
-           "standard scaler + logistic regression: check both steps and their settings (features "
-           "here have very different scales).")
+    expect(kernel_fit["unfitted_first"], "build_pipeline() returned a pipeline that is already "
+           "fitted: create a NEW pipeline inside the function and return it without calling fit "
+           "(not one shared object that was fitted elsewhere, e.g. as `model`): whoever uses it "
+           "fits it on their own rows.")
+    expect(kernel_fit["unfitted_next"], "after the grader fitted one pipeline from "
+           "build_pipeline(), the next call returned a fitted one: each call must create a NEW "
+           "pipeline inside the function, not hand out one shared object.")
 
 
 # --------------------------------------------------------------------------- Q2 CV
+def _cv_mistake(value: float, X: np.ndarray, y: np.ndarray) -> str | None:
+    """Name the classic mistake ``value`` matches, computed with the reference pipeline."""
+    ref = reference_pipeline()
+    candidates = [
+        ("plain KFold does not keep the class ratio in each fold (it matters when one class is "
+         "rare): use StratifiedKFold(n_splits=5, shuffle=True, random_state=0).",
+         lambda: cross_val_score(ref, X, y, cv=KFold(5, shuffle=True, random_state=0),
+                                 scoring="f1").mean()),
+        ("the folds are not shuffled: use StratifiedKFold(n_splits=5, shuffle=True, "
+         "random_state=0) as cv, not cv=5 or unshuffled folds.",
+         lambda: cross_val_score(ref, X, y, cv=5, scoring="f1").mean()),
+        ("that is the accuracy: pass scoring='f1'. Accuracy flatters a classifier when one class "
+         "is rare.",
+         lambda: cross_val_score(ref, X, y, cv=CV, scoring="accuracy").mean()),
+        ("the scaler was fitted on all rows before cross-validation (data leakage): put the "
+         "scaler inside the pipeline and cross-validate build_pipeline() on the raw features.",
+         lambda: cross_val_score(LogisticRegression(max_iter=1000),
+                                 StandardScaler().fit_transform(X), y, cv=CV,
+                                 scoring="f1").mean()),
+        ("that is an F1 score on the training rows themselves: cross-validate instead.",
+         lambda: f1_score(y, reference_pipeline().fit(X, y).predict(X), zero_division=0.0)),
+    ]
+    for hint, compute in candidates:
+        if np.isclose(value, float(quietly(compute)), rtol=1e-9, atol=1e-12):
+            return hint
+    return None
+
+
 @points(2, question="q2")
-def test_cross_validated_f1_matches_leak_free_cv(nb, rng, pipeline_spec):
-    """cross_validated_f1 equals the grader's stratified 5-fold F1 of your pipeline, on new data"""
+def test_cross_validated_f1_matches_leak_free_cv(nb, rng):
+    """cross_validated_f1 of a pipeline equals the grader's stratified, shuffled 5-fold F1 of
+    it, on new data"""
+    expect(nb.has("cross_validated_f1"), "`cross_validated_f1` is not defined: did you run its "
+           "cell?")
     # a rare class (plain KFold and accuracy give other numbers) and one data set with a single
-    # extreme row, where a scaler fitted on every row (leakage) visibly changes the folds' F1
+    # extreme row, where a scaler fitted on every row (leakage) visibly changes the folds' F1.
+    # Checked grader-side on 8 seeds: on the worse of the two sets each mistake moves the mean F1
+    # by at least 0.019 (plain KFold), 0.027 (unshuffled), 0.027 (another random_state), 0.50
+    # (accuracy), 0.28 (macro F1), 0.083 (scaler fitted before CV), 0.005 (median of the folds),
+    # 0.033 (F1 on the training rows); the test's tolerance is rtol=1e-6.
     for X, y in (_tabular(rng, 300, positive=0.1), _with_outlier(rng)):
-        got = nb.call("cross_validated_f1", X, y)
-        _check_cv(got, grader_cv_f1(pipeline_spec, X, y), X, y, "cross_validated_f1")
+        got = _number(nb.eval_untrusted(CV_WITH_REFERENCE_PIPELINE, X=X, y=y,
+                                        what="`cross_validated_f1(X, y)`"),
+                      "cross_validated_f1")
+        want = reference_cv_f1(X, y)
+        if not np.isclose(got, want, rtol=1e-6, atol=1e-9):
+            hint = _cv_mistake(got, X, y) or (
+                "use cross_val_score(build_pipeline(), X, y, scoring='f1', "
+                "cv=StratifiedKFold(n_splits=5, shuffle=True, random_state=0)).mean() on the X, "
+                "y it is given.")
+            expect(False, "cross_validated_f1(X, y) does not match a stratified, shuffled "
+                          f"5-fold cross-validated F1 of build_pipeline(): {hint}")
 
 
 @points(1, question="q2")
-def test_reported_cv_f1(nb, pipeline_spec):
-    """`cv_f1` is the stratified 5-fold F1 of your pipeline on the training split"""
+def test_reported_cv_f1(nb):
+    """`cv_f1` is the stratified 5-fold F1 of the pipeline on the training split"""
     X_tr, _X_te, y_tr, _y_te = notebook_split()
-    _check_cv(nb.get("cv_f1"), grader_cv_f1(pipeline_spec, X_tr, y_tr), X_tr, y_tr, "`cv_f1`")
+    got = _number(nb.get("cv_f1"), "`cv_f1`")
+    want = reference_cv_f1(X_tr, y_tr)
+    if np.isclose(got, want, rtol=1e-6, atol=1e-9):
+        return
+    hint = _cv_mistake(got, X_tr, y_tr)
+    if hint is None and np.isclose(got, reference_cv_f1(*notebook_data()), rtol=1e-6):
+        hint = "that is cross_validated_f1 of every row: the test rows must stay untouched."
+    expect(False, "`cv_f1` is not cross_validated_f1(X_train, y_train) of a StandardScaler + "
+           "LogisticRegression (default settings) on the split the notebook makes: "
+           + (hint or "cross-validate build_pipeline() on X_train, y_train only."))
 
 
 # --------------------------------------------------------------------------- Q3 evaluation
@@ -310,27 +374,31 @@ def evaluated(nb, seed) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     return got, y, pred, score
 
 
-def _metric(got: dict, key: str) -> float:
-    expect(key in got, f"evaluate's dict has no '{key}' key.")
+def _metric(got: dict, key: str, what: str = "evaluate's dict") -> float:
+    expect(key in got, f"{what} has no '{key}' key.")
     value = got[key]
-    expect(isinstance(value, (int, float)) and not isinstance(value, bool),
-           f"evaluate's '{key}' should be a number.")
+    expect(isinstance(value, (int, float, np.integer, np.floating))
+           and not isinstance(value, (bool, np.bool_)), f"{what}: '{key}' should be a number.")
     return float(value)
 
 
 @points(1, question="q3")
 def test_evaluate_confusion_matrix(evaluated):
-    """evaluate: confusion matrix of the model's predictions on the rows it is given"""
+    """evaluate: the confusion matrix, a 2 x 2 NumPy array, of the given model's predictions"""
     got, y, pred, _score = evaluated
     expect("confusion_matrix" in got, "evaluate's dict has no 'confusion_matrix' key.")
+    expect(isinstance(got["confusion_matrix"], np.ndarray), "the confusion matrix should be a "
+           "2 x 2 NumPy array (what confusion_matrix(y, y_pred) returns), not a "
+           f"{type(got['confusion_matrix']).__name__}.")
     cm = as_numbers(got["confusion_matrix"], "the confusion matrix should be a 2 x 2 table of "
                     "counts.")
     want = confusion_matrix(y, pred)
     expect(cm.shape == (2, 2), "the confusion matrix should be 2 x 2.")
     expect(not np.array_equal(cm, want.T), "the confusion matrix is transposed: rows are the "
            "true classes, columns the predictions: confusion_matrix(y_true, y_pred).")
-    expect_close(cm, want, "the confusion matrix does not match the model's predictions on the "
-                 "rows evaluate was given: predict X, then confusion_matrix(y, y_pred).")
+    expect_close(cm, want, "the confusion matrix does not match the predictions of the model "
+                 "evaluate was given, on the rows it was given: predict X with that model, "
+                 "then confusion_matrix(y, y_pred).")
 
 
 @points(1, question="q3")
@@ -343,8 +411,10 @@ def test_evaluate_precision_recall(evaluated):
            "precision and recall are swapped: precision = TP / (TP + FP), "
            "recall = TP / (TP + FN).")
     expect_close(precision, want_p, "precision is wrong: it is TP / (TP + FP) for class 1, from "
-                 "the model's predictions on the rows evaluate was given.", rtol=1e-9)
-    expect_close(recall, want_r, "recall is wrong: it is TP / (TP + FN) for class 1.", rtol=1e-9)
+                 "the predictions of the model evaluate was given (precision_score(y, y_pred): "
+                 "the true labels first).", rtol=1e-9)
+    expect_close(recall, want_r, "recall is wrong: it is TP / (TP + FN) for class 1 "
+                 "(recall_score(y, y_pred): the true labels first).", rtol=1e-9)
 
 
 @points(1, question="q3")
@@ -376,72 +446,72 @@ def test_evaluate_roc_auc(evaluated):
 
 
 @pytest.fixture(scope="module")
-def model_here(nb) -> Any:
-    """The learner's `model`, rebuilt here from its own parameters and fitted on the raw
-    training split: what `model` should predict (its labels for both splits and probabilities
-    for the test split), or the failure that rebuilding or fitting it met."""
+def reference_model() -> dict[str, np.ndarray]:
+    """The reference pipeline fitted here on the notebook's training split: what `model`
+    should predict, and the metrics `test_metrics` should hold."""
     X_tr, X_te, y_tr, _y_te = notebook_split()
-    try:
-        expect(nb.has("model"), "`model` is not defined: fit build_pipeline() on X_train, "
-               "y_train.")
-        spec = spec_of(nb, "model", what="`model`")
-        expect(spec is not None, "`model` is not set yet (it is None): fit build_pipeline() on "
-               "X_train, y_train and store the fitted pipeline in `model`.")
-        model = rebuild(spec)
 
-        def predictions() -> dict[str, np.ndarray]:
-            model.fit(X_tr, y_tr)
-            return {"proba_te": model.predict_proba(X_te), "pred_te": model.predict(X_te),
-                    "pred_tr": model.predict(X_tr)}
+    def predictions() -> dict[str, np.ndarray]:
+        model = reference_pipeline().fit(X_tr, y_tr)
+        return {"proba_te": model.predict_proba(X_te), "pred_te": model.predict(X_te),
+                "pred_tr": model.predict(X_tr), "proba_tr": model.predict_proba(X_tr)}
 
-        return grader_fit(predictions, "your `model`")
-    except AssertionError as exc:  # a LearnerFailure or a failed expect: the tests report it
-        return exc
+    return dict(quietly(predictions))
 
 
 @points(1, question="q3")
-def test_model_fitted_on_training_split(nb, model_here):
+def test_model_fitted_on_training_split(nb, reference_model):
     """`model` is build_pipeline() fitted on the raw training split only"""
     _X_tr, X_te, _y_tr, _y_te = notebook_split()
-    if isinstance(model_here, AssertionError):
-        raise model_here
+    expect(nb.has("model"), "`model` is not defined: fit build_pipeline() on X_train, y_train.")
+    expect(nb.has("model.predict_proba"), "`model` is not set yet (it has no predict_proba): "
+           "fit build_pipeline() on X_train, y_train and store the fitted pipeline in `model`.")
     try:
         got = nb.call("model.predict_proba", X_te)
     except LearnerFailure as exc:
         raise LearnerFailure(f"`model` cannot predict probabilities for the raw test rows "
-                             f"({str(exc)[:160]}): it should be a fitted build_pipeline()."
-                             ) from None
-    expect_close(got, model_here["proba_te"], "`model` is not build_pipeline() fitted "
-                 "on the raw X_train, y_train: don't scale or fit on the whole dataset before "
+                             f"({str(exc)[:160]}): it should be build_pipeline() fitted on "
+                             "X_train, y_train.") from None
+    got_numbers = as_numbers(got, "`model.predict_proba` should return a table of numbers.")
+    everything = quietly(lambda: reference_pipeline().fit(*notebook_data()).predict_proba(X_te))
+    expect(got_numbers.shape != everything.shape
+           or not np.allclose(got_numbers, everything, rtol=1e-5, atol=1e-7),
+           "`model` was fitted on every row, test rows included: fit it on X_train, y_train "
+           "only, or the test scores are optimistic.")
+    expect_close(got_numbers, reference_model["proba_te"], "`model` is not a StandardScaler + "
+                 "LogisticRegression (default settings) fitted on the raw X_train, y_train of "
+                 "the split the notebook makes: don't scale or fit on the whole dataset before "
                  "splitting, and don't fit on the test rows (the pipeline's scaler must learn "
                  "from the training rows only).", rtol=1e-5, atol=1e-7)
 
 
 @points(1, question="q3")
-def test_reported_metrics_are_held_out(nb, model_here):
+def test_reported_metrics_are_held_out(nb, reference_model):
     """`test_metrics` are evaluate(model, X_test, y_test): measured on the held-out split"""
-    X_tr, X_te, y_tr, y_te = notebook_split()
+    _X_tr, _X_te, y_tr, y_te = notebook_split()
     reported = nb.get("test_metrics")
     expect_type(reported, dict, "`test_metrics` should be the dict evaluate returns")
     assert isinstance(reported, dict)
-    if isinstance(model_here, AssertionError):
-        raise model_here
-    pred, score = model_here["pred_te"], model_here["proba_te"][:, 1]
-    f1, auc = _metric(reported, "f1"), _metric(reported, "roc_auc")
-    precision, recall = _metric(reported, "precision"), _metric(reported, "recall")
-    train_f1 = f1_score(y_tr, model_here["pred_tr"], zero_division=0.0)
+    what = "`test_metrics`"
+    f1, auc = _metric(reported, "f1", what), _metric(reported, "roc_auc", what)
+    precision, recall = _metric(reported, "precision", what), _metric(reported, "recall", what)
+    pred, score = reference_model["pred_te"], reference_model["proba_te"][:, 1]
     want_f1 = f1_score(y_te, pred, zero_division=0.0)
-    expect(not np.isclose(f1, train_f1, rtol=1e-9) or np.isclose(f1, want_f1, rtol=1e-9),
+    train_f1 = f1_score(y_tr, reference_model["pred_tr"], zero_division=0.0)
+    train_auc = roc_auc_score(y_tr, reference_model["proba_tr"][:, 1])
+    expect(not (np.isclose(f1, train_f1, rtol=1e-9) and np.isclose(auc, train_auc, rtol=1e-9)),
            "`test_metrics` were measured on the training rows: evaluate on X_test, y_test (rows "
            "the model never saw), or the scores are optimistic.")
     want = [want_f1, roc_auc_score(y_te, score), precision_score(y_te, pred, zero_division=0.0),
             recall_score(y_te, pred)]
     expect_close([f1, auc, precision, recall], want,
-                 "`test_metrics` do not match your `model` evaluated on X_test, y_test.",
-                 rtol=1e-6)
-    expect_close(reported.get("confusion_matrix"), confusion_matrix(y_te, pred),
-                 "`test_metrics['confusion_matrix']` does not match your `model` on X_test, "
-                 "y_test.")
+                 "`test_metrics` ('f1', 'roc_auc', 'precision', 'recall') do not match a "
+                 "StandardScaler + LogisticRegression (default settings) fitted on X_train, "
+                 "y_train and evaluated on X_test, y_test.", rtol=1e-6)
+    expect("confusion_matrix" in reported, "`test_metrics` has no 'confusion_matrix' key.")
+    expect_close(reported["confusion_matrix"], confusion_matrix(y_te, pred),
+                 "`test_metrics['confusion_matrix']` does not match the model evaluated on "
+                 "X_test, y_test (rows = true class, columns = predicted class).")
 
 
 # --------------------------------------------------------------------------- Q4 imbalance
@@ -471,22 +541,26 @@ def test_majority_accuracy(nb, rng):
 
 @pytest.fixture(scope="module")
 def rare_predictions(nb, seed) -> tuple[np.ndarray, np.ndarray]:
-    """train_imbalanced on fresh rows, predict_imbalanced on other fresh rows whose labels
-    stay here (one run shared by the recall and F1 tests)."""
+    """train_imbalanced on rows of a secret problem drawn from the seed, predict_imbalanced on
+    fresh rows of the same problem whose labels stay here (one run shared by the recall and F1
+    tests)."""
+    problem = rare_problem(seed)
     rng = np.random.default_rng([seed, 3])
-    X_tr, y_tr = make_rare_events(RARE_TRAIN_ROWS, _seed(rng))
-    X_ho, y_ho = make_rare_events(RARE_FRESH_ROWS, _seed(rng))
+    X_tr, y_tr = rare_rows(problem, RARE_TRAIN_ROWS, rng)
+    X_ho, y_ho = rare_rows(problem, RARE_FRESH_ROWS, rng)
     model = nb.call("train_imbalanced", X_tr, y_tr, keep=True, timeout=60)
     pred = nb.call("predict_imbalanced", model, X_ho)
-    expect(isinstance(pred, np.ndarray) and pred.shape == (len(X_ho),),
-           "predict_imbalanced should return one 0/1 label per row (a 1-D array).")
+    expect(isinstance(pred, np.ndarray), "predict_imbalanced should return a 1-D NumPy array of "
+           f"0/1 labels, not a {type(pred).__name__}.")
+    expect(pred.shape == (len(X_ho),), "predict_imbalanced should return one 0/1 label per row "
+           "(a 1-D array).")
     expect(bool(np.isin(pred, [0, 1]).all()), "predict_imbalanced should return 0/1 labels.")
     return y_ho, np.asarray(pred).astype(int)
 
 
 @points(2, question="q4")
 def test_imbalanced_minority_recall(rare_predictions):
-    """the rare class is found on fresh rows: minority recall of at least 0.75 (with the F1
+    """the rare class is found on fresh rows: minority recall of at least 0.70 (with the F1
     the text also requires, so that flagging every row finds nothing)"""
     y, pred = rare_predictions
     recall = recall_score(y, pred)
@@ -494,7 +568,7 @@ def test_imbalanced_minority_recall(rare_predictions):
            f"on fresh rows your model finds only {recall:.0%} of the rare cases (at least "
            f"{RECALL_TARGET:.0%} are required). Its accuracy still looks high because 95% of rows "
            "are negative: use class_weight='balanced', or a lower decision threshold chosen so "
-           "that the out-of-fold recall on the training rows is at least 0.80.")
+           "that the out-of-fold recall on the training rows is at least 0.85.")
     expect(bool(f1_score(y, pred, zero_division=0.0) >= F1_TARGET),
            f"your model finds {recall:.0%} of the rare cases only by flagging far too many rows "
            f"(its F1 is below the {F1_TARGET:.2f} also required): recall counts only with a "
@@ -503,11 +577,12 @@ def test_imbalanced_minority_recall(rare_predictions):
 
 @points(2, question="q4")
 def test_imbalanced_f1(rare_predictions):
-    """the rare class is found without flooding it with false alarms: F1 of at least 0.45"""
+    """the rare class is found without flooding it with false alarms: F1 of at least 0.40"""
     y, pred = rare_predictions
     f1 = f1_score(y, pred, zero_division=0.0)
     expect(bool(f1 >= F1_TARGET),
            f"on fresh rows your model's F1 for the rare class is {f1:.2f} (at least "
            f"{F1_TARGET:.2f} is required): too many missed cases or too many false alarms. Weight "
-           "the classes or tune the threshold on training data (cross-validation), and transform "
-           "the rows you predict exactly as the rows you trained on.")
+           "the classes or tune the threshold on training data (cross-validation), train on the "
+           "rows train_imbalanced is given, and transform the rows you predict exactly as the "
+           "rows you trained on.")

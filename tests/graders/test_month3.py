@@ -1,12 +1,16 @@
 """Month 3 graders are tested like code, from ``graders/month3/mutants.toml``: realistic wrong
-solutions (leakage, plain KFold, accuracy for F1, a fitted or shared factory, another scaler,
-numbers copied from a run, swapped or transposed metrics, the majority of the wrong labels or
-off by one at a tie, an F1-tuned threshold short of the stated recall, preprocessing skipped at
-prediction time) fail exactly the tests they should, with a hint that names the mistake;
-correct solutions written differently (hand-written CV and metrics, `cross_validate`,
-`DummyClassifier`, a threshold at the stated out-of-fold recall, a weighted model in a tuple)
-earn full marks; the reference earns full marks twice with the same scores and the starter
-earns zero."""
+solutions, one for every graded instruction of ``assignment.toml`` (another scaler or non-default
+settings in the pipeline, a shared or fitted factory, another split, leakage, plain KFold,
+unshuffled folds, accuracy for F1, the fold scores instead of their mean, CV on every row, a
+model fitted on every row, ``evaluate`` ignoring the model it is given, a confusion matrix as a
+list or transposed, precision, recall, F1 or AUC of the wrong kind, training metrics, the
+majority of the wrong labels or off by one at a tie, no care for the rare class, a guessed or a
+flooding threshold, the starter's public weights without training, labels as a list,
+preprocessing skipped at prediction time) fail exactly the tests they should, with a hint that
+names the mistake; correct solutions written differently (hand-written CV and metrics,
+`cross_validate`, the defaults spelled out, `DummyClassifier`, a threshold at the stated
+out-of-fold recall, a weighted model in a tuple, oversampling) earn full marks; the reference
+earns full marks twice with the same scores and the starter earns zero."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from tests.graders.mutation import Case, check_case, mutation_cases
 pytestmark = [pytest.mark.kernel]
 
 ALL_TESTS = {
-    "test_pipeline_structure", "test_pipeline_generalises",
+    "test_pipeline_structure", "test_pipeline_new_unfitted",
     "test_cross_validated_f1_matches_leak_free_cv", "test_reported_cv_f1",
     "test_evaluate_confusion_matrix", "test_evaluate_precision_recall", "test_evaluate_f1",
     "test_evaluate_roc_auc", "test_model_fitted_on_training_split",
