@@ -308,18 +308,24 @@ def test_compare_models_matches_cv(fresh_comparison):
             raise answer
     expect(isinstance(got, dict) and set(got) == set(expected),
            "compare_models should return a dict with the same keys as the models it was given.")
-    for key in sorted(expected):
+    # The warm-started forest last: when the other two models match, the folds are right, and
+    # only a fold loop that refits the same object makes the forest score higher. Scored on its
+    # training rows, the boosting model is 0.17 or more above its CV (30 seeds); other folds
+    # (cv=5) move it by less than 0.05.
+    for key in sorted(expected, key=lambda name: (name == "warm_forest", name)):
         value = got[key]
         expect(_is_float(value), f"compare_models()['{key}'] should be a float.")
-        expect(value < expected[key] + 0.02 or value < 0.97,
-               f"compare_models()['{key}'] is far above a 5-fold cross-validation of the same "
-               "model on new data: was the model scored on the rows it was trained on (or the "
-               "numbers copied from a run)? Score each fold on its held-out part.")
-        expect(value < expected[key] + 0.01 or key != "warm_forest",
-               f"compare_models()['{key}'] (a warm-started forest) is above a 5-fold "
-               "cross-validation of the same model: each fold must fit a fresh copy "
-               "(sklearn.base.clone) of the model, not refit the same object, which can keep "
-               "what it learned on another fold.")
+        if key == "warm_forest":
+            expect(value <= expected[key] + 0.01,
+                   f"compare_models()['{key}'] (a warm-started forest) is above a 5-fold "
+                   "cross-validation of the same model: each fold must fit a fresh copy "
+                   "(sklearn.base.clone) of the model, not refit the same object, which can keep "
+                   "what it learned on another fold.")
+        else:
+            expect(value < expected[key] + 0.1,
+                   f"compare_models()['{key}'] is far above a 5-fold cross-validation of the "
+                   "same model on new data: was the model scored on the rows it was trained on "
+                   "(or the numbers copied from a run)? Score each fold on its held-out part.")
         expect_close(value, expected[key], f"compare_models()['{key}'] differs from a 5-fold "
                      "cross-validation of the same model: use the folds of CV, scoring='roc_auc', "
                      "fit a fresh copy per fold and average the fold scores.",
