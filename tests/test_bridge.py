@@ -22,7 +22,14 @@ NOTEBOOK = notebook_from_cells(
     "Odd = eval(\"type('Odd', (), {})\", {'__builtins__': __builtins__})  # no __module__\n"
     "def odd():\n"
     "    return Odd()\n"
-    "values = {'a': np.arange(3), 'b': [1.5, None]}",
+    "values = {'a': np.arange(3), 'b': [1.5, None]}\n"
+    "def half(x):\n"
+    "    return x / 3\n"
+    "def twice_half(x):\n"
+    "    return 2 * half(x)\n"
+    "def answer():\n"
+    "    return 42\n"
+    "model = 42",
 )
 
 GRADERS = '''
@@ -63,6 +70,31 @@ def test_nested_values_come_back_as_plain_data(nb):
     expect(set(got) == {"a", "b"} and got["b"] == [1.5, None], "plain containers")
     expect(np.array_equal(got["a"], np.arange(3)), "array inside a dict")
     expect(nb.has("values") and not nb.has("nothing_here"), "has()")
+
+@points(1)
+def test_a_patched_call_swaps_a_helper_for_that_call_only(nb):
+    """patch= runs a learner function with the grader's helper in place of the learner's"""
+    expect(nb.call("twice_half", 6.0) == 4.0, "the learner's own (wrong) helper")
+    expect(nb.call("twice_half", 6.0, patch={"half": Expr("lambda x: x / 2")}) == 6.0,
+           "with the grader's helper")
+    expect(nb.call("twice_half", 6.0) == 4.0, "restored after the call")
+    expect(nb.call("identity", 1, patch={"brand_new": 5}) == 1 and not nb.has("brand_new"),
+           "a name that did not exist is removed again")
+
+@points(1)
+def test_a_missing_attribute_names_what_the_learner_returned(nb):
+    """a method missing on what the learner returned blames that object, not the method"""
+    kept = nb.call("answer", keep=True)
+    for target, message in [
+            (kept.attr("fit"), "the object your code returned is an int, which has no `fit`"),
+            ("model.predict", "`model` is an int, which has no `predict`"),
+            ("nothing_here.predict", "`nothing_here.predict` is not defined")]:
+        try:
+            nb.call(target)
+        except LearnerFailure as exc:
+            expect(str(exc).startswith(message), f"unexpected message: {exc}")
+        else:
+            expect(False, "no failure")
 '''
 
 
@@ -82,4 +114,4 @@ def test_bridge_features(tmp_path: Path) -> None:
     result = check_notebook(folder / "bridge.ipynb", load_assignment(folder),
                             resolve_settings({}, None, {})).result
     assert [(t.id, t.status, t.feedback) for t in result.tests if t.status != "passed"] == []
-    assert result.score == 4
+    assert result.score == 6

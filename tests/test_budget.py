@@ -109,6 +109,10 @@ def test_grader_fit_turns_what_the_learner_causes_into_failures_naming_the_limit
         run_budgeted(lambda: np.ones(10**9).sum(), what="the work", memory_mb=64)
     with pytest.raises(LearnerFailure, match="time limit of 1 s"):
         run_budgeted(lambda: __import__("time").sleep(60), what="the work", seconds=1)
+    from mlgrade.grading.child import grading_deadline
+
+    with grading_deadline(1.0), pytest.raises(LearnerFailure, match="than the 1 s left for grading"):
+        run_budgeted(lambda: __import__("time").sleep(60), what="the work")  # not 60 s
     with pytest.raises(LearnerFailure, match="crashed .*signal 6"):
         run_budgeted(os.abort, what="the work")
     with pytest.raises(LearnerFailure, match="^the card is gone$"):

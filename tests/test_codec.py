@@ -34,6 +34,30 @@ def test_plain_values_roundtrip(value: object) -> None:
     assert type(roundtrip(value)) is type(value)
 
 
+@pytest.mark.parametrize("text", ['{"p": 1' + "0" * 400 + "}", "[18446744073709551616]",
+                                  "-9223372036854775809"])
+def test_strict_json_refuses_integers_no_number_type_holds(text: str) -> None:
+    """An app's JSON reply (month 6) is read as strictly as a kernel answer."""
+    with pytest.raises(DecodeError, match="outside the 64-bit range"):
+        strict_json(text, CAP)
+    assert strict_json("[18446744073709551615, -9223372036854775808, 0.5]", CAP) == [
+        2**64 - 1, -(2**63), 0.5]
+
+
+def test_a_zero_dimensional_array_keeps_its_shape() -> None:
+    got = roundtrip(np.array(3.0))
+    assert isinstance(got, np.ndarray) and got.shape == () and got == 3.0
+    assert roundtrip(np.arange(6).reshape(2, 3).T).shape == (3, 2)  # not C-contiguous
+
+
+def test_a_numpy_bool_stays_apart_from_a_python_bool() -> None:
+    """"returns a bool" can be required: the grader sees which one the learner returned."""
+    assert type(roundtrip(np.bool_(True))) is np.bool_ and roundtrip(np.bool_(False)) == False  # noqa: E712
+    assert type(roundtrip(True)) is bool
+    assert [type(v) for v in roundtrip([np.True_, False])] == [np.bool_, bool]  # type: ignore[union-attr]
+    assert type(roundtrip(np.int64(3))) is int and type(roundtrip(np.float32(0.5))) is float
+
+
 @pytest.mark.parametrize("value", [-(2**63) - 1, 2**64, 10**400, [1, 10**400]])
 def test_integers_no_number_type_holds_are_refused(value: object) -> None:
     with pytest.raises(DecodeError, match="outside the 64-bit range"):

@@ -47,6 +47,10 @@ def test_syntax_error_cell_is_reported_and_other_questions_graded(grade) -> None
     (err,) = result.execution.errors
     assert err.ename == "SyntaxError"
     assert err.line is not None and err.line.startswith("def bayes_posterior")
+    # the hint points at the cell that broke, not at a cell the learner forgot to run
+    hint = next(t.feedback for t in result.tests if t.id == "test_bayes_posterior")
+    assert hint.startswith(f"`bayes_posterior` is not defined because cell {err.cell} raised "
+                           "SyntaxError at `def bayes_posterior")
 
 
 def test_exception_in_an_early_cell_does_not_stop_later_questions(grade) -> None:
@@ -55,6 +59,16 @@ def test_exception_in_an_early_cell_does_not_stop_later_questions(grade) -> None
     (err,) = result.execution.errors
     assert (err.cell, err.ename, err.evalue) == (2, "RuntimeError", "an early cell fails")  # code cell 2
     assert err.line == "raise RuntimeError('an early cell fails')"
+
+
+def test_an_error_inside_a_learner_function_shows_the_line_that_raised(grade) -> None:
+    from tests.conftest import mutant
+
+    broken = ("def sigmoid(z):\n    scale = 1.0\n    raise ValueError('inside sigmoid')\n\n\n"
+              "sigmoid(0.0)\n")
+    result = grade("month2", mutant("month2", {"def sigmoid": broken}))
+    (err,) = result.execution.errors
+    assert (err.ename, err.line) == ("ValueError", "raise ValueError('inside sigmoid')")
 
 
 def test_infinite_loop_times_out_names_the_cell_and_grading_goes_on(grade) -> None:

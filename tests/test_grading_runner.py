@@ -172,3 +172,34 @@ def test_month3_titles_that_wrap_in_the_source_are_whole() -> None:
     assert titles["test_imbalanced_minority_recall"].endswith(
         "(with the F1 the text also requires, so that flagging every row finds nothing)")
     assert all("\n" not in t and "  " not in t for t in titles.values())
+
+
+def test_a_failed_check_shows_its_small_example_under_the_public_seed_only(tmp_path: Path) -> None:
+    """The learner's own `check` (the published default seed) may show one small input, their
+    value and the expected one; a secret seed's feedback never does."""
+    from mlgrade.config import DEFAULT_SEED
+
+    folder = tmp_path / "graders"
+    folder.mkdir()
+    (folder / "test_example.py").write_text(textwrap.dedent('''
+        import numpy as np
+        from mlgrade.grading import expect_close, points
+
+        @points(1)
+        def test_close():
+            """close"""
+            expect_close(np.array([1.0, 2.0]), np.array([1.0, 4.0]), "the gradient is off.",
+                         example="X = [[1, 0], [0, 1]], y = [1, 2], w = [0, 0]")
+
+        @points(1)
+        def test_big():
+            """a value too long to show"""
+            expect_close(np.zeros(500), np.ones(500), "too big.", example="X = ...")
+    '''), encoding="utf-8")
+    public = {t.id: t.feedback for t in _run(folder, DEFAULT_SEED).tests}
+    assert public["test_close"] == (
+        "the gradient is off. Example (shown with the public seed only): X = [[1, 0], [0, 1]], "
+        "y = [1, 2], w = [0, 0]: you returned [1., 2.], expected [1., 4.].")
+    assert public["test_big"] == "too big."
+    secret = {t.id: t.feedback for t in _run(folder, 12345).tests}
+    assert secret == {"test_close": "the gradient is off.", "test_big": "too big."}

@@ -87,13 +87,29 @@ def test_a_month_with_missing_packages_is_refused_before_any_cell(tmp_path: Path
     assert not sentinel.exists()
 
 
+def test_start_says_what_the_month_still_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _assignment_needing(tmp_path, "torch_not_installed_anywhere")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["--assignments", str(root), "start", "month2"])
+    assert result.exit_code == 0, result.stderr
+    (note,) = [ln for ln in result.stderr.splitlines() if ln.startswith("note:")]
+    assert note.startswith("note: month2 needs torch_not_installed_anywhere, not installed yet: "
+                           'pip install "mlgrade[deep]"')
+    plain = runner.invoke(app, ["start", "month2", "--dest", str(tmp_path / "m2.ipynb")])
+    assert plain.exit_code == 0 and "note:" not in plain.stderr
+
+
 def test_install_hint_writes_out_the_cpu_torch_index() -> None:
     a = get_assignment(default_assignments_dir(), "month5")
-    hint = install_hint(a)
-    assert hint.startswith('pip install "mlgrade[deep]"')
-    assert '"mlgrade[deep]" --extra-index-url https://download.pytorch.org/whl/cpu' in hint
-    other = install_hint(a, "/opt/course/bin/python")
-    assert other.startswith('/opt/course/bin/python -m pip install "mlgrade[deep]"')
+    # no NVIDIA GPU (this machine, CI): the CPU-only build is THE command, not an aside
+    hint = install_hint(a, gpu=False)
+    assert hint.startswith('pip install "mlgrade[deep]" --extra-index-url '
+                           'https://download.pytorch.org/whl/cpu (the CPU-only torch')
+    assert install_hint(a) == hint  # detected: this machine has no NVIDIA driver
+    with_gpu = install_hint(a, gpu=True)
+    assert with_gpu.startswith('pip install "mlgrade[deep]" (or the CPU-only torch')
+    other = install_hint(a, "/opt/course/bin/python", gpu=False)
+    assert other.startswith('/opt/course/bin/python -m pip install "mlgrade[deep]" --extra-index-url')
     assert install_hint(get_assignment(default_assignments_dir(), "month4")) == 'pip install "mlgrade[boosting]"'
 
 

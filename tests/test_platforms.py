@@ -129,6 +129,28 @@ def test_classroom_readme_puts_the_seed_secret_where_learners_get_it(tmp_path: P
     assert "repository secrets of the template are not copied" in docs
 
 
+def test_workflows_are_valid_github_actions_workflows(tmp_path: Path) -> None:
+    """The generated Classroom workflows (every month) and mlgrade's own CI pass
+    check-jsonschema's vendored SchemaStore github-workflow schema (offline)."""
+    tool = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
+    assert tool is not None, "check-jsonschema comes with the dev extra"
+    files = [REPO / ".github" / "workflows" / "ci.yml"]
+    for month in (f"month{n}" for n in range(1, 7)):
+        dest = tmp_path / f"{month}.yml"
+        made = runner.invoke(app, ["classroom", "workflow", month, "-o", str(dest)])
+        assert made.exit_code == 0, made.stderr
+        files.append(dest)
+    done = subprocess.run([tool, "--builtin-schema", "vendor.github-workflows",
+                           *map(str, files)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  grade:\n    runs-on: ubuntu-latest\n"
+                      "    steps:\n      - uses: actions/checkout@v4\n        shell: 3\n",
+                      encoding="utf-8")
+    assert subprocess.run([tool, "--builtin-schema", "vendor.github-workflows", str(broken)],
+                          capture_output=True, check=False).returncode != 0
+
+
 def _decode(value: str) -> dict[str, Any]:
     return json.loads(base64.b64decode(value, validate=True))  # type: ignore[no-any-return]
 

@@ -103,6 +103,20 @@ def test_one_question_other_questions_and_the_current_state(month2_kernel) -> No
     assert month2_kernel.check("q3")["tests"][0]["status"] == "passed"
 
 
+def test_a_function_that_overran_once_is_not_waited_for_again(month2_kernel) -> None:  # type: ignore[no-untyped-def]
+    """Q2's two tests both call dot_product: once it ran past the limit, the second test fails
+    at once instead of waiting out another call timeout."""
+    month2_kernel.run("def dot_product(a, b):\n    while True:\n        pass\n")
+    first, second = month2_kernel.check("q2")["tests"]
+    assert (first["status"], second["status"]) == ("failed", "failed")
+    assert "took longer than 2 s and was stopped" in first["feedback"]
+    assert second["feedback"].startswith("`dot_product(...)` was not run again: on an earlier "
+                                         "test it took longer than 2 s")
+    cells = solution("month2").cells
+    month2_kernel.run(next(c.source for c in cells if "def dot_product" in c.source))
+    assert [t["status"] for t in month2_kernel.check("q2")["tests"]] == ["passed", "passed"]
+
+
 def test_report_is_html_and_plain_text_and_graders_stay_out_of_the_kernel(month2_kernel) -> None:  # type: ignore[no-untyped-def]
     shown = month2_kernel.run("import mlgrade\nmlgrade.check('q1')")
     assert shown.status == "ok"

@@ -40,14 +40,16 @@ def test_validate_month2_pilot() -> None:
     assert code == 0, err
     assert report is not None and report["ok"] is True
     assert [r["label"] for r in report["runs"]] == ["solution", "solution (again)", "starter"]
-    assert {c["name"] for c in report["checks"]} == {
+    names = {c["name"] for c in report["checks"]}
+    assert names - {"the starter marks advice as not graded"} == {
         "graders load", "every test has a title", "every test has @points and a question",
         "points add up per question", "starter notebook exists", "solution earns full marks",
         "grading is deterministic", "starter earns zero", "every failure has a feedback message",
         "every instruction has a test", "every test observes an instruction",
+        "every graded instruction has a mutant that violates it",
         "every boundary has a boundary mutant", "expected values do not come from learner calls",
     }
-    assert "month2: valid (13 checks)" in err
+    assert f"month2: valid ({len(names)} checks)" in err
 
 
 @pytest.mark.kernel
@@ -70,7 +72,7 @@ def test_validate_path_and_env_variable(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("MLGRADE_ASSIGNMENTS", str(EXAMPLES))
     code, report, err = _validate("validate", "column_mean", "--no-determinism")
     assert code == 0, err
-    assert "column_mean: valid (11 checks)" in err
+    assert "column_mean: valid (13 checks)" in err
 
 
 FLAKY_GRADER = '''
@@ -119,7 +121,7 @@ def test_validate_broken_assignment_reports_each_problem(tmp_path: Path) -> None
     assert "not implemented yet" in details["solution earns full marks"]
     assert details["every test observes an instruction"].startswith(
         "test_flips, test_untitled_and_unscored map to no instruction")
-    assert "broken: 7 of 12 checks failed" in err
+    assert "broken: 7 of 14 checks failed" in err
 
 
 def test_collect_graders_needs_no_kernel(tmp_path: Path) -> None:
@@ -177,7 +179,11 @@ def test_fairness_checks_pass_on_the_example() -> None:
     checks = _fairness(EXAMPLES / "column_mean")
     assert {n: c.ok for n, c in checks.items()} == {
         "every instruction has a test": True, "every test observes an instruction": True,
+        "every graded instruction has a mutant that violates it": True,
+        "the starter marks advice as not graded": True,
         "expected values do not come from learner calls": True}
+    assert checks["every instruction has a test"].detail == (
+        "3 instructions, each observed by a test, and 1 advice")
 
 
 def test_instructions_without_tests_and_tests_without_instructions(tmp_path: Path) -> None:
@@ -210,8 +216,9 @@ def test_boundary_needs_a_boundary_mutant_that_its_tests_catch(tmp_path: Path) -
         'tests = ["test_column_mean_skips_missing"]',
         'tests = ["test_column_mean_skips_missing"]\nboundary = "a column that is all NaN but one"')
     (folder / "assignment.toml").write_text(toml)
-    assert not _fairness(folder)["every boundary has a boundary mutant"].ok  # no mutants.toml
     mutants = folder / "graders" / "mutants.toml"
+    mutants.unlink()
+    assert not _fairness(folder)["every boundary has a boundary mutant"].ok  # no mutants.toml
     mutants.write_text(MUTANTS.replace('kind = "boundary"', 'kind = "other"'))
     check = _fairness(folder)["every boundary has a boundary mutant"]
     assert not check.ok and "'a column that is all NaN but one'" in check.detail
@@ -219,9 +226,49 @@ def test_boundary_needs_a_boundary_mutant_that_its_tests_catch(tmp_path: Path) -
     assert _fairness(folder)["every boundary has a boundary mutant"].ok
 
 
+def test_each_graded_instruction_needs_a_mutant_that_violates_it_alone(tmp_path: Path) -> None:
+    folder = _example_copy(tmp_path)
+    mutants = folder / "graders" / "mutants.toml"
+    text = mutants.read_text()
+    name = "every graded instruction has a mutant that violates it"
+    mutants.write_text(text.replace('violates = ["q2-price"]\n', ""))
+    check = _fairness(folder)[name]
+    assert not check.ok and 'q2-price: no mutant has `violates = ["q2-price"]`' in check.detail
+    # a mutant that loses points beyond the instruction's tests does not count
+    mutants.write_text(text.replace('fails = ["test_column_mean_skips_missing"]\n',
+                                    'fails = ["test_column_mean_skips_missing", '
+                                    '"test_average_price"]\n', 1))
+    check = _fairness(folder)[name]
+    assert not check.ok and "q1-skip-nan: its mutants (nan-as-zero) also fail tests outside" \
+        in check.detail
+    mutants.write_text(text.replace('violates = ["q2-price"]', 'violates = ["q2-prize"]'))
+    assert "mutant first-rows-only violates unknown instructions q2-prize" in _fairness(folder)[name].detail
+    toml = folder / "assignment.toml"
+    toml.write_text(toml.read_text().replace('id = "q2-price"\n', ""))
+    mutants.write_text(text)
+    check = _fairness(folder)[name]
+    assert not check.ok and "instructions 3 have no `id`" in check.detail
+
+
+def test_advice_has_no_tests_and_the_starter_says_it_is_not_graded(tmp_path: Path) -> None:
+    folder = _example_copy(tmp_path)
+    starter = folder / "column_mean.ipynb"
+    starter.write_text(starter.read_text().replace("Advice (not graded)", "Advice"))
+    check = _fairness(folder)["the starter marks advice as not graded"]
+    assert not check.ok and "in the section of q2-reuse" in check.detail
+    toml = folder / "assignment.toml"
+    toml.write_text(toml.read_text().replace("advice = true", 'advice = true\ntests = ["test_average_price"]'))
+    loads = _fairness(folder)["fairness metadata loads"]
+    assert not loads.ok and "instruction 4 is advice (not graded), so it has no `tests`" in loads.detail
+
+
 LEARNER_EXPECTED = '''
+import math
+
 import numpy as np
+import pytest
 from mlgrade.grading import expect, expect_close, points
+from mlgrade.grading.estimators import spec_of_call, started
 
 
 def _frame(rng):
@@ -245,17 +292,35 @@ def test_column_mean_random_frames(nb, rng):
     twice = nb.call("double", x)
     expect_close(got * 2, np.asarray(twice).mean(), "flagged")
     _check(got, nb.get("reference"))
-    expect(got == nb.call("column_mean", x), "flagged as well")
+    expect(got == nb.call("column_median", x), "flagged as well")
 
 
 @points(1, question="q1")
 def test_column_mean_skips_missing(nb, rng):
-    """a deliberate comparison of two calls is marked"""
+    """one function compared with itself (determinism) is fine; a pragma excuses the rest"""
     a = nb.call("column_mean", np.ones(3))
-    expect(a == nb.call("column_mean", np.ones(3)), "deterministic")  # mlgrade: learner-expected-ok (determinism)
+    expect(a == nb.call("column_mean", np.ones(3)), "fine: deterministic")
     expect(a == 1.0, "fine")
     rows = nb.call("column_mean", np.ones(3))
     expect(len(set(rows)) == len(rows), "fine: one answer checked for consistency")
+    expect(a == nb.get("mean_of_ones"), "marked")  # mlgrade: learner-expected-ok (a lead's own)
+
+
+@pytest.fixture
+def learner_spec(nb):
+    return spec_of_call(nb, "build_model", what="build_model()")
+
+
+@points(1, question="q2")
+def test_average_price(nb, learner_spec):
+    """tolerances count like ==; fixtures and helpers handed nb carry learner data"""
+    got = nb.get("average_price")
+    expect_close(got, 2.0, "fine")
+    expect(abs(got - nb.get("other_price")) < 1e-6, "flagged: a tolerance between two answers")
+    expect(np.isclose(got, learner_spec.alpha), "flagged: the learner's settings")
+    assert math.isclose(nb.call("price_of", 1), nb.call("price_of", 1)), "fine: one function"
+    expect(got <= learner_spec.alpha, "flagged: an ordering between two answers")
+    expect_close(got, started(lambda: refit(learner_spec)).result(), "flagged: via a lambda")
 
 
 @points(1, question="q2")
@@ -272,12 +337,18 @@ def test_lint_flags_expected_values_from_learner_calls(tmp_path: Path) -> None:
     (folder / "graders" / "test_lint.py").write_text(LEARNER_EXPECTED)
     findings = lint_graders(folder / "graders")
     assert [(f.line, f.function) for f in findings] == [
-        (16, "_check"), (25, "test_column_mean_random_frames"),
-        (27, "test_column_mean_random_frames")]
+        (20, "_check"), (29, "test_column_mean_random_frames"),
+        (31, "test_column_mean_random_frames"), (55, "test_average_price"),
+        (56, "test_average_price"), (58, "test_average_price"), (59, "test_average_price")]
     assert "expected value of expect_close() comes from a learner call" in findings[0].message
-    assert "both sides of == come from learner calls" in findings[2].message
+    assert "both sides of a comparison come from learner calls" in findings[2].message
+    assert "a tolerance compares two learner values" in findings[3].message
+    assert "both arguments of isclose() come from learner calls" in findings[4].message
+    # mlgrade's own graders allow no pragma: the marked line is a finding too
+    strict = lint_graders(folder / "graders", pragmas=False)
+    assert [f.line for f in strict] == [20, 29, 31, 42, 55, 56, 58, 59]
     check = _fairness(folder)["expected values do not come from learner calls"]
-    assert not check.ok and "test_lint.py:16 (_check)" in check.detail
+    assert not check.ok and "test_lint.py:20 (_check)" in check.detail
 
 
 MUTANTS = '''
@@ -352,15 +423,17 @@ def test_validate_mutants_reports_wrong_failing_sets_and_uncaught_tests(tmp_path
     assert report is not None
     details = {c["name"]: c["detail"] for c in report["checks"] if not c["ok"]}
     assert set(details) == {"every mutant fails exactly its tests", "every test fails for some mutant",
-                            "every alternative earns full marks"}
+                            "every alternative earns full marks",
+                            "every graded instruction has a mutant that violates it"}
     assert details["every mutant fails exactly its tests"].startswith(
         "nan-as-zero: also fails test_average_price.")
     assert details["every test fails for some mutant"].startswith(
         "no mutant fails test_column_mean_random_frames:")
     assert details["every alternative earns full marks"].startswith("numpy (")
-    # with exact failing sets, a mutant for each test and a correct alternative: valid
-    (folder / "graders" / "mutants.toml").write_text(MUTANTS)
+    # exact failing sets, each instruction violated alone, a correct alternative: valid
+    shutil.copyfile(EXAMPLES / "column_mean" / "graders" / "mutants.toml",
+                    folder / "graders" / "mutants.toml")
     code, report, err = _validate("--assignments", str(tmp_path / "lead"), "validate", "mutated",
                                   "--no-determinism", "--mutants")
     assert code == 0, err
-    assert "mutated: valid (14 checks)" in err
+    assert "mutated: valid (16 checks)" in err

@@ -35,15 +35,22 @@ EDGE_AGES = [25.0, 26.0, 35.0, 36.0, 50.0, 51.0]  # each side of each bin edge
 
 def _customers(rng: np.random.Generator, n: int, missing: bool = True) -> pd.DataFrame:
     """A customer table like the notebook's, with fresh values (and gaps when ``missing``);
-    ages exactly on and next to each bin edge are always present."""
+    ages exactly on and next to each bin edge are always present. With gaps, one row misses
+    both age and income, and the median of each column is never a whole number (an even count
+    of present values whose middle two differ by one), so rounding the median, or taking the
+    lower or upper middle value, changes the filled values under every seed."""
     age = rng.integers(18, 80, size=n).astype(float)
-    age[rng.choice(n, size=len(EDGE_AGES), replace=False)] = EDGE_AGES
+    edge_rows = rng.choice(n, size=len(EDGE_AGES), replace=False)
+    age[edge_rows] = EDGE_AGES
     income = np.round(rng.normal(55_000, 15_000, size=n), 0)
     if missing:
-        edges = set(np.flatnonzero(np.isin(age, EDGE_AGES)).tolist())
-        free = np.array([i for i in range(n) if i not in edges])
+        free = np.setdiff1d(np.arange(n), edge_rows)
+        both = int(rng.choice(free))
         age[rng.choice(free, size=max(2, n // 6), replace=False)] = np.nan
         income[rng.choice(n, size=max(2, n // 5), replace=False)] = np.nan
+        age[both] = income[both] = np.nan
+        _half_median(rng, age, free)
+        _half_median(rng, income, np.arange(n))
     return pd.DataFrame({
         "customer_id": np.arange(1, n + 1),
         "age": age,
@@ -51,6 +58,34 @@ def _customers(rng: np.random.Generator, n: int, missing: bool = True) -> pd.Dat
         "city": rng.choice(["Leeds", "Porto", "Lyon", "Graz", "Cork"], size=n),
         "purchased": rng.integers(0, 2, size=n),
     })
+
+
+def _half_median(rng: np.random.Generator, col: np.ndarray, movable: np.ndarray) -> None:
+    """Edit ``col`` in place (only rows in ``movable``) so that its present values number 2m
+    and the m-th and (m+1)-th smallest are M and M + 1: the median is M + 0.5."""
+    present = movable[~np.isnan(col[movable])]
+    if np.count_nonzero(~np.isnan(col)) % 2:
+        col[rng.choice(present)] = np.nan
+        present = movable[~np.isnan(col[movable])]
+    m = np.count_nonzero(~np.isnan(col)) // 2
+    values = col[~np.isnan(col)]
+    low_edge, high_edge = float(np.min(values)), float(np.max(values))
+    cut = float(np.floor(np.median(values)))
+    below = int(np.count_nonzero(values <= cut))
+    if below > m:  # move some values from below the cut to above it
+        rows = present[col[present] <= cut]
+        for row in rng.choice(rows, size=below - m, replace=False):
+            col[row] = float(rng.integers(int(cut) + 1, int(max(high_edge, cut + 1)) + 1))
+    elif below < m:  # and the other way round
+        rows = present[col[present] > cut]
+        for row in rng.choice(rows, size=m - below, replace=False):
+            col[row] = float(rng.integers(int(min(low_edge, cut)), int(cut) + 1))
+    lower = present[col[present] <= cut]
+    upper = present[col[present] > cut]
+    if not np.any(col[~np.isnan(col)] == cut):
+        col[rng.choice(lower)] = cut
+    if not np.any(col[~np.isnan(col)] == cut + 1):
+        col[rng.choice(upper)] = cut + 1
 
 
 def _numbers(values: Any, message: str) -> np.ndarray:
@@ -91,6 +126,20 @@ def _column_stats(nb, rng: np.random.Generator) -> tuple[pd.DataFrame, dict]:
     return df, got
 
 
+def _judged_columns(df: pd.DataFrame, got: dict) -> list[str]:
+    """The numeric columns of ``df`` that have an entry in ``got``. Which columns have one is
+    test_column_stats_columns' question; the statistics tests judge the entries there are, but
+    need the columns with gaps among them (that is where the statistics can go wrong)."""
+    keys = {str(k) for k in got}
+    numeric = [str(c) for c in df.select_dtypes("number").columns]
+    gaps = [c for c in numeric if df[c].isna().any()]
+    expect(bool(gaps) and all(c in keys for c in gaps),
+           "column_stats has no entry for some numeric columns with missing values "
+           f"({', '.join(c for c in gaps if c not in keys)}): give every numeric column of the "
+           "frame it is given an entry.")
+    return [c for c in numeric if c in keys]
+
+
 def _stat(got: dict, col: str, key: str) -> float:
     entry = got.get(col)
     expect(isinstance(entry, dict) and key in entry,
@@ -106,7 +155,7 @@ def _stat(got: dict, col: str, key: str) -> float:
 def test_column_stats_mean_std(nb, rng):
     """column_stats: mean and sample standard deviation of each numeric column, NaNs ignored"""
     df, got = _column_stats(nb, rng)
-    for col in df.select_dtypes("number").columns:
+    for col in _judged_columns(df, got):
         mean, std = _stat(got, col, "mean"), _stat(got, col, "std")
         expect(np.isfinite(mean) and np.isfinite(std),
                f"column_stats gives NaN for '{col}', a column with missing values: skip missing "
@@ -124,7 +173,7 @@ def test_column_stats_mean_std(nb, rng):
 def test_column_stats_null_pct(nb, rng):
     """column_stats: null_pct is the percentage of missing values (0 to 100)"""
     df, got = _column_stats(nb, rng)
-    for col in df.select_dtypes("number").columns:
+    for col in _judged_columns(df, got):
         pct = _stat(got, col, "null_pct")
         want = float(df[col].isna().mean() * 100)
         if want > 0:
@@ -148,9 +197,13 @@ def test_column_stats_columns(nb, rng):
            "columns (df.select_dtypes('number')).")
     expect(keys == numeric, "column_stats is missing some numeric columns: use every numeric "
            "column of the frame it is given, not a fixed list of names.")
-    for col in df.select_dtypes("number").columns:  # the right columns, with real entries
-        expect_close(_stat(got, col, "mean"), float(df[col].mean()), f"the entry of '{col}' "
-                     "is not that column's statistics.", rtol=1e-9)
+    for col in df.select_dtypes("number").columns:  # the right columns, with real entries:
+        # one statistic of the three right is enough here (each has its own test)
+        want = (float(df[col].mean()), float(df[col].std()), float(df[col].isna().mean() * 100))
+        stats = [_stat(got, col, key) for key in ("mean", "std", "null_pct")]
+        expect(any(bool(np.isclose(a, b, rtol=1e-9, atol=1e-12)) for a, b in zip(stats, want,
+                                                                                  strict=True)),
+               f"the entry of '{col}' is not that column's statistics.")
 
 
 # --------------------------------------------------------------------------- Q2 cleaning
@@ -234,15 +287,19 @@ def test_clean_does_not_modify_input(nb, rng):
     after = nb.get(kept)
     expect(_same_frame(after, df), "clean_customers changed the frame it was given (fillna "
            "with inplace=True, or adding a column to it): work on df.copy() and return that.")
-    # leaving the input alone is only worth something together with the cleaning itself
-    want = _reference_clean(df)
-    expect(isinstance(cleaned, pd.DataFrame) and len(cleaned) == len(df)
-           and all(col in cleaned.columns for col in ("age", "income"))
-           and all(bool(np.allclose(_numbers(cleaned[col], f"'{col}' should hold numbers."),
-                                    want[col].to_numpy()))
-                   for col in ("age", "income")),
-           "clean_customers left its input alone but did not return the cleaned frame: return "
-           "a copy with missing age and income filled with the median.")
+    # leaving the input alone is only worth something together with a cleaned frame: every
+    # row, no gaps left, the values that were present kept (which fill value is right is
+    # test_clean_imputes_median's question)
+    ok = (isinstance(cleaned, pd.DataFrame) and len(cleaned) == len(df)
+          and all(col in cleaned.columns for col in ("age", "income")))
+    for col in ("age", "income"):
+        if ok:
+            values = _numbers(cleaned[col].to_numpy(), f"'{col}' should hold numbers.")
+            present = df[col].notna().to_numpy()
+            ok = bool(not np.isnan(values).any()
+                      and np.allclose(values[present], df[col].to_numpy()[present]))
+    expect(ok, "clean_customers left its input alone but did not return the cleaned frame: "
+           "return a copy with every row, missing age and income filled.")
 
 
 @points(1, question="q2")
@@ -290,8 +347,12 @@ def _insert(path: Path, customers: pd.DataFrame, orders: pd.DataFrame) -> None:
     try:
         con.execute("CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                     " city TEXT NOT NULL)")
-        con.execute("CREATE TABLE orders (order_id INTEGER PRIMARY KEY, customer_id INTEGER NOT "
-                    "NULL REFERENCES customers(customer_id), order_date TEXT NOT NULL, "
+        # INTEGER PRIMARY KEY DESC is the starter's integer primary key, but (a documented
+        # SQLite quirk) not an alias of the rowid: rows stay in insertion order, so a table
+        # scan does not hand the orders over sorted by order_id, and a query that forgets the
+        # order_id tie-break returns the tie in the order the grader inserted it (the wrong one)
+        con.execute("CREATE TABLE orders (order_id INTEGER PRIMARY KEY DESC, customer_id INTEGER "
+                    "NOT NULL REFERENCES customers(customer_id), order_date TEXT NOT NULL, "
                     "amount REAL NOT NULL)")
         con.executemany("INSERT INTO customers VALUES (?, ?, ?)",
                         [(int(a), str(b), str(c)) for a, b, c in customers.itertuples(index=False)])
@@ -306,7 +367,9 @@ def _insert(path: Path, customers: pd.DataFrame, orders: pd.DataFrame) -> None:
 def _shop_db(job_dir: Path, rng: np.random.Generator) -> tuple[str, pd.DataFrame, pd.DataFrame, str]:
     """A fresh shop database in the job folder; returns its relative name, its rows and a
     `target` customer whose name has decoys (the same name in lower case, and a longer name
-    that contains it) and who placed two orders on one day."""
+    that contains it) and who placed an order on one day and two later on another day, the
+    one with the larger order_id stored first. The customers with quotes in their names each
+    placed two orders on different days (no tie there)."""
     pairs = rng.choice(len(FIRST) * len(LAST), size=int(rng.integers(18, 26)), replace=False)
     names = [f"{FIRST[p // len(LAST)]} {LAST[p % len(LAST)]}" for p in pairs]
     target = names[0]
@@ -322,16 +385,23 @@ def _shop_db(job_dir: Path, rng: np.random.Generator) -> tuple[str, pd.DataFrame
     # one customer, in a city of their own, never orders: an inner join must drop that city
     customers.loc[len(customers)] = [len(customers) + 1, "Quinn Lowe", "Bergen"]
     ids = dict(zip(customers["name"], customers["customer_id"], strict=True))
-    regular = customers["customer_id"].to_numpy()[:-3]
+    # the quoted customers order only their own two orders (on two days: no tie to break)
+    regular = np.setdiff1d(customers["customer_id"].to_numpy()[:-3], [ids[q] for q in QUOTED])
     n_orders = int(rng.integers(90, 150))
     decoys = [ids[target.lower()], ids[f"{target}son"]]
     owner = np.concatenate([rng.choice(regular, size=n_orders),
-                            np.repeat([ids[q] for q in QUOTED], 2), decoys, [ids[target]] * 2])
+                            np.repeat([ids[q] for q in QUOTED], 2), decoys, [ids[target]] * 3])
     days = rng.integers(0, 365, size=len(owner))
-    days[-2:] = days[-1]  # the target's last two orders share a date: ties go by order_id
+    quoted = n_orders + 2 * np.arange(len(QUOTED))  # first order of each quoted customer
+    days[quoted + 1] = (days[quoted] + rng.integers(1, 364, size=len(QUOTED))) % 365
+    days[-3] = rng.integers(0, 180)  # the target: one order, then two on one later day
+    days[-2:] = rng.integers(days[-3] + 1, 365)
     amounts = _amounts(rng, len(owner))
+    order_ids = rng.permutation(np.arange(1000, 1000 + len(owner)))
+    if order_ids[-2] < order_ids[-1]:  # the tie is stored larger order_id first
+        order_ids[-2:] = order_ids[-1], order_ids[-2]
     orders = pd.DataFrame({
-        "order_id": rng.permutation(np.arange(1000, 1000 + len(owner))),
+        "order_id": order_ids,
         "customer_id": owner,
         "order_date": [str(np.datetime64("2025-01-01") + int(d)) for d in days],
         "amount": amounts,
@@ -492,6 +562,9 @@ def _colours(raw: Any, n: int) -> list[tuple[float, ...] | None]:
 def _figure_claims(nb, obj: Ref) -> dict[str, Any] | None:
     """What the returned Figure (or Axes) says about itself, gathered by calling its own methods
     over the bridge: plain data the learner controls, judged in the grader like any answer."""
+    described = nb.describe(obj)
+    mro = described.get("mro") if isinstance(described, dict) else None
+    is_figure = isinstance(mro, list) and "matplotlib.figure.Figure" in mro
     fig = Target(ref=obj.id, path="")
     if not nb.has(Target(ref=obj.id, path="get_axes")):
         if not nb.has(Target(ref=obj.id, path="figure.get_axes")):
@@ -505,7 +578,7 @@ def _figure_claims(nb, obj: Ref) -> dict[str, Any] | None:
     if not isinstance(axes, Ref):
         return None
     claims: dict[str, Any] = {"xlabels": [], "ylabels": [], "titles": [], "points": [],
-                              "colours": []}
+                              "colours": [], "is_figure": is_figure}
     claims["titles"].append(str(nb.call(at("get_suptitle"))))
     for i in range(min(int(nb.call(axes.attr("__len__"))), 8)):
         ax = nb.call(axes.attr("__getitem__"), i, keep=True)
@@ -533,7 +606,15 @@ def _figure_claims(nb, obj: Ref) -> dict[str, Any] | None:
             ys = np.asarray(nb.call(line.attr("get_ydata")), dtype=float).ravel()
             if xs.shape != ys.shape:
                 continue
+            # a line's markers are drawn in its marker colours with the line's own alpha
+            # (ax.plot(..., "o", alpha=0.5)); hollow markers show their edge colour
+            alpha = nb.call(line.attr("get_alpha"))
             colour = _rgba(nb.call(line.attr("get_markerfacecolor")))
+            if colour is None or colour[3] == 0:
+                colour = _rgba(nb.call(line.attr("get_markeredgecolor")))
+            if colour is not None and isinstance(alpha, (int, float)) \
+                    and not isinstance(alpha, bool) and 0 <= alpha <= 1:
+                colour = (*colour[:3], round(float(alpha), 3))  # replaces, as drawn
             claims["points"].extend(np.column_stack([xs, ys]).tolist())
             claims["colours"].extend([colour] * len(xs))
     return claims
@@ -636,9 +717,11 @@ def _saved_image(nb, path: str, why: str) -> tuple[np.ndarray, np.ndarray]:
 
 @points(1, question="q4")
 def test_plot_saved_as_png(nb, plotted):
-    """scatter_plot saves a real PNG file at the path it is given"""
-    _df, path, _info = plotted
+    """scatter_plot saves a real PNG file at the path it is given and returns the Figure"""
+    _df, path, info = plotted
     _saved_image(nb, path, "it should hold the plot")
+    expect(info["is_figure"], "scatter_plot saved the plot but did not return the Figure (it "
+           "returned an Axes or something else): return fig from fig, ax = plt.subplots().")
 
 
 @points(1, question="q4")
@@ -720,10 +803,13 @@ def _check_top(nb, text: str, k: int, message: str) -> None:
     expect(isinstance(got, list), "top_words should return a list of (word, count) pairs.")
     pairs = []
     for item in got:
-        expect(isinstance(item, (list, tuple)) and len(item) == 2,
-               "each item of top_words' list should be a (word, count) pair.")
-        pairs.append((str(item[0]), item[1]))
-    expect(all(isinstance(c, int) for _, c in pairs), "the counts should be integers.")
+        expect(isinstance(item, tuple) and len(item) == 2,
+               "each item of top_words' list should be a (word, count) tuple (got "
+               f"{type(item).__name__}): e.g. the pairs of Counter.items(), or (word, count).")
+        expect(isinstance(item[0], str), "each pair should start with the word, a string.")
+        pairs.append((item[0], item[1]))
+    expect(all(isinstance(c, int) and not isinstance(c, bool) for _, c in pairs),
+           "the counts should be integers.")
     want = _expected_top(text, k)
     expect({w for w, _ in pairs} <= set(re.findall(r"[a-z]+", text.lower())),
            "top_words returns words that are not in the text as lower-case words: lower-case "

@@ -2,6 +2,8 @@
 here, never by another learner function; numerical stability is judged by the values that come
 back (a naive sigmoid returns exactly 0.0 where the true value is a tiny positive float)."""
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mlgrade.grading import Expr, LearnerFailure, expect, expect_close, points
@@ -11,9 +13,13 @@ from mlgrade.grading import Expr, LearnerFailure, expect, expect_close, points
 def test_prediction(nb):
     """`prediction` is the weighted sum of the features"""
     expected = float(np.dot([0.5, 0.3, 0.2], [1.0, 2.0, 3.0]))
-    expect_close(nb.get("prediction"), expected,
+    got = nb.get("prediction")
+    expect_close(got, expected,
                  "`prediction` should be the dot product of the weights and the features "
                  "(multiply pairwise, then add up).")
+    # a NumPy float scalar arrives as a Python float; a 0-d or 1-item array stays an array
+    expect(isinstance(got, float), "`prediction` has the right value but is not a float (got "
+           f"{type(got).__name__}): store a Python or NumPy float, e.g. float(np.dot(w, x)).")
 
 
 @points(1, question="q2")
@@ -99,8 +105,9 @@ def test_gradient_descent_steps(nb, rng):
     for n_steps in (0, 1, int(rng.integers(3, 9))):
         expect_close(nb.call("gradient_descent", X, y, lr, n_steps), _descent(X, y, lr, n_steps),
                      f"gradient_descent(X, y, lr, {n_steps}) is not where {n_steps} step(s) of "
-                     "w = w - lr * mse_gradient(X, y, w) from w = 0 lead: start from zeros and "
-                     "take exactly n_steps steps.", rtol=1e-7, atol=1e-12)
+                     "w = w - lr * mse_gradient(X, y, w) from w = 0 lead: start from zeros, "
+                     "take exactly n_steps steps and return w as a NumPy array of shape (d,).",
+                     rtol=1e-7, atol=1e-12, require=np.ndarray)
     target, *_ = np.linalg.lstsq(X, y, rcond=None)
     expect_close(nb.call("gradient_descent", X, y, 0.1, 1500), target,
                  "gradient_descent does not reach the least-squares solution: start from zeros "
@@ -115,31 +122,44 @@ def _f(w: np.ndarray) -> float:
     return float(np.sum(np.sin(w)) + 0.5 * w @ w + 3.0 * w[0] ** 2 * w[-1])
 
 
-def _central(w: np.ndarray, eps: float) -> np.ndarray:
+# The default step is judged on a function with a large third derivative, 1e6 cos(1000 w):
+# the central difference's own error, eps**2 / 6 times that, is 1.7e-7 at the stated eps = 1e-6
+# but 1.7e-5 at 1e-5 and 1.7e-9 at 1e-7, so a tolerance of 1e-8 tells the stated step from ten
+# times it or a tenth of it, while rounding in f (|f| < 5) moves the quotient by about 1e-9.
+G_CODE = "lambda w: float(np.sum(np.sin(1000.0 * w)) / 1000.0 + 0.5 * w @ w)"
+
+
+def _g(w: np.ndarray) -> float:
+    return float(np.sum(np.sin(1000.0 * w)) / 1000.0 + 0.5 * w @ w)
+
+
+def _central(w: np.ndarray, eps: float, f: Callable[[np.ndarray], float] = _f) -> np.ndarray:
     grad = np.zeros_like(w)
     for i in range(w.size):
         step = np.zeros_like(w)
         step[i] = eps
-        grad[i] = (_f(w + step) - _f(w - step)) / (2 * eps)
+        grad[i] = (f(w + step) - f(w - step)) / (2 * eps)
     return grad
 
 
 @points(1, question="q5")
 def test_numerical_gradient(nb, rng):
-    """numerical_gradient uses central differences with the step it is given (default 1e-6)"""
+    """numerical_gradient: central differences with the step it is given (default 1e-6), an
+    array shaped like w"""
     w = rng.normal(size=int(rng.integers(3, 7)))
-    f = Expr(F_CODE)
     # a large step separates central from one-sided differences: their errors differ by 1000x
-    expect_close(nb.call("numerical_gradient", f, w, 1e-2), _central(w, 1e-2),
+    expect_close(nb.call("numerical_gradient", Expr(F_CODE), w, 1e-2), _central(w, 1e-2),
                  "numerical_gradient(f, w, eps) is not the central difference "
                  "(f(w + eps*e_i) - f(w - eps*e_i)) / (2*eps) for each coordinate (a one-sided "
-                 "difference, or a step other than eps?).", rtol=1e-7, atol=1e-9)
-    exact = np.cos(w) + w
-    exact[0] += 6.0 * w[0] * w[-1]
-    exact[-1] += 3.0 * w[0] ** 2
-    expect_close(nb.call("numerical_gradient", f, w), exact,
-                 "numerical_gradient(f, w) with its default eps=1e-6 is not close to the true "
-                 "gradient.", rtol=1e-5, atol=1e-6)
+                 "difference, or a step other than eps?), returned as an array shaped like w.",
+                 rtol=1e-7, atol=1e-9, require=np.ndarray)
+    # the default step; v[0] sits where cos(1000 v) = 1, so the step's error is at its largest
+    v = rng.uniform(-1.5, 1.5, size=int(rng.integers(3, 7)))
+    v[0] = np.round(v[0] * 1000 / (2 * np.pi)) * 2 * np.pi / 1000
+    expect_close(nb.call("numerical_gradient", Expr(G_CODE), v), _central(v, 1e-6, _g),
+                 "numerical_gradient(f, w) without eps is not the central difference with the "
+                 "default step eps=1e-6 (is the default another step?).", rtol=1e-8, atol=1e-8,
+                 require=np.ndarray)
 
 
 @points(1, question="q5")

@@ -25,6 +25,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from mlgrade._compat import tomllib
 from mlgrade.errors import AssignmentInvalidError, MissingPackagesError, UnknownAssignmentError
+from mlgrade.limits import Limits, kernel_python
 
 ENV_ASSIGNMENTS = "MLGRADE_ASSIGNMENTS"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -46,15 +48,6 @@ class Question:
     id: str
     title: str
     points: float
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Time limits an assignment asks for (seconds); ``None`` means mlgrade's default."""
-
-    cell_timeout: float | None = None
-    notebook_timeout: float | None = None
-    call_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +102,13 @@ def bundled_roots() -> list[Path]:
         if share not in candidates:
             candidates.append(share)
     return [c for c in candidates if (c / "assignments").is_dir()]
+
+
+def is_bundled(assignment: Assignment) -> bool:
+    """Whether ``assignment`` is one that mlgrade ships (its graders are held to the strictest
+    checks: no lint pragma)."""
+    graders = assignment.graders.resolve()
+    return any(graders.is_relative_to((root / "graders").resolve()) for root in bundled_roots())
 
 
 def default_assignments_dir() -> Path:
@@ -243,27 +243,51 @@ def missing_modules(modules: tuple[str, ...], python: str) -> tuple[str, ...]:
     return tuple(m for m in modules if m in found)
 
 
-def install_hint(assignment: Assignment, python: str | None = None) -> str:
-    """The command that installs what ``assignment`` needs (plus the CPU-only torch variant)."""
+def has_nvidia_gpu() -> bool:
+    """Whether this machine shows an NVIDIA driver (a CUDA torch build could use it)."""
+    return Path("/dev/nvidiactl").exists() or shutil.which("nvidia-smi") is not None
+
+
+def install_hint(assignment: Assignment, python: str | None = None, *,
+                 gpu: bool | None = None) -> str:
+    """The command that installs what ``assignment`` needs. For torch on Linux without an
+    NVIDIA GPU, the CPU-only build first (PyPI's default Linux torch is the CUDA build, with
+    gigabytes of nvidia packages no CPU uses); with a GPU, or elsewhere, the default."""
     pip = "pip" if python in (None, sys.executable) else f"{python} -m pip"
     if assignment.extra:
         command = f'{pip} install "mlgrade[{assignment.extra}]"'
     else:
         command = f"{pip} install {' '.join(assignment.requires)}"
-    if "torch" in assignment.requires:
-        command += (f" (CPU-only torch, a much smaller download: {command} "
-                    f"--extra-index-url {TORCH_CPU_INDEX})")
+    if "torch" in assignment.requires and sys.platform.startswith("linux"):
+        gpu = has_nvidia_gpu() if gpu is None else gpu
+        cpu = f"{command} --extra-index-url {TORCH_CPU_INDEX}"
+        if gpu:
+            command += f" (or the CPU-only torch, a much smaller download: {cpu})"
+        else:
+            command = (f"{cpu} (the CPU-only torch: this machine has no NVIDIA GPU, and the "
+                       "default Linux torch brings gigabytes of CUDA packages)")
     return command
+
+
+def missing_requirements_note(assignment: Assignment) -> str | None:
+    """One line for ``start``: what the kernel still needs before this month can be checked,
+    with the install command (None when nothing is missing)."""
+    if not assignment.requires:
+        return None
+    python = kernel_python()
+    missing = missing_modules(assignment.requires, python)
+    if not missing:
+        return None
+    return (f"note: {assignment.name} needs {', '.join(missing)}, not installed yet: "
+            f"{install_hint(assignment, python)}")
 
 
 def require_packages(assignment: Assignment, python: str | None = None) -> None:
     """Refuse ``assignment`` before any cell runs when the kernel's interpreter (``python``,
-    default :func:`mlgrade.sandbox.kernel_python`) lacks a package it declares."""
+    default :func:`mlgrade.limits.kernel_python`) lacks a package it declares."""
     if not assignment.requires:
         return
     if python is None:
-        from mlgrade.sandbox import kernel_python
-
         python = kernel_python()
     missing = missing_modules(assignment.requires, python)
     if missing:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields, replace
 from enum import Enum
 from typing import Any
 
-from mlgrade.assignments import Limits
 from mlgrade.errors import SettingError
+from mlgrade.limits import Limits
 from mlgrade.results import GradeResult
 
 DEFAULT_SEED = 20_260_101  # `check` for learners: reproducible by design

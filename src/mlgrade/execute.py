@@ -29,8 +29,10 @@ def _strip(text: str) -> str:
 
 
 def offending_line(cell: NotebookNode, traceback: list[str], ename: str) -> str | None:
-    """The source line that raised: IPython marks it with ``---->`` in the first frame that
-    belongs to the cell; a SyntaxError shows the line itself."""
+    """The source line that raised: IPython marks it with ``---->``; of the frames that belong
+    to notebook cells, the innermost (an error inside a learner function defined in another
+    cell shows that function's line, not the calling one). A SyntaxError shows the line
+    itself."""
     lines = [_strip(part) for chunk in traceback for part in chunk.splitlines()]
     if ename in ("SyntaxError", "IndentationError", "TabError"):
         for i, line in enumerate(lines):
@@ -38,6 +40,9 @@ def offending_line(cell: NotebookNode, traceback: list[str], ename: str) -> str 
             if (head.startswith(("File ", "Cell ")) and ", line " in head and i + 1 < len(lines)
                     and lines[i + 1].strip()):
                 return lines[i + 1].strip()
+    innermost = _innermost_cell_line(lines)
+    if innermost is not None:
+        return innermost
     source = cell.source.splitlines()
     for line in lines:
         match = _ARROW.match(line.strip())
@@ -47,6 +52,20 @@ def offending_line(cell: NotebookNode, traceback: list[str], ename: str) -> str 
                 return source[number - 1].strip()
             return match.group(2).strip()
     return None
+
+
+def _innermost_cell_line(lines: list[str]) -> str | None:
+    """The ``---->`` line of the innermost traceback frame that belongs to a notebook cell."""
+    found, in_cell = None, False
+    for raw in lines:
+        line = raw.strip()
+        if line.startswith(("Cell In[", "Input In [", "<ipython-input-")):
+            in_cell = True
+        elif line.startswith("File "):
+            in_cell = False
+        elif in_cell and (match := _ARROW.match(line)):
+            found = match.group(2).strip()[:200] or found
+    return found
 
 
 def cell_error(number: int, cell: NotebookNode) -> CellError | None:
@@ -64,17 +83,8 @@ def running_line(outputs: list[NotebookNode]) -> str | None:
     for output in outputs:
         if output.get("output_type") != "error":
             continue
-        found, in_cell = None, False
-        for chunk in output.get("traceback", []):
-            for raw in _strip(chunk).splitlines():
-                line = raw.strip()
-                if line.startswith(("Cell In[", "Input In [", "<ipython-input-")):
-                    in_cell = True
-                elif line.startswith("File "):
-                    in_cell = False
-                elif in_cell and (match := _ARROW.match(line)):
-                    found = match.group(2).strip()[:200] or found
-        return found
+        return _innermost_cell_line([_strip(part) for chunk in output.get("traceback", [])
+                                     for part in chunk.splitlines()])
     return None
 
 

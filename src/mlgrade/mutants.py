@@ -4,10 +4,11 @@ show the graders catch what the instructions rule out and accept what they allow
 
 Two TOML formats, specified in docs/graders.md ("Instructions and mutants"):
 
-- ``[[instructions]]`` in ``assignment.toml``: question, text, tests, optional boundary;
+- ``[[instructions]]`` in ``assignment.toml``: id, question, text, tests, optional boundary,
+  or ``advice = true`` (no tests: the starter says it is not graded);
 - ``[[mutant]]`` / ``[[alternative]]`` in ``graders/<name>/mutants.toml``: a marker cell of
   the reference solution and its replacement source (or several, ``cells = [...]``), and for a
-  mutant the exact set of tests that must fail.
+  mutant the exact set of tests that must fail and the instructions it ``violates``.
 
 Everything here is data: loading never runs a notebook. A malformed file raises
 :class:`~mlgrade.errors.AssignmentInvalidError` naming the file and the entry.
@@ -46,6 +47,12 @@ class Instruction:
     text: str
     tests: tuple[str, ...]
     boundary: str | None = None
+    id: str | None = None  # what a mutant's `violates` names
+    advice: bool = False  # not graded: no tests, and the starter says so
+
+    @property
+    def label(self) -> str:
+        return self.id or f"{self.question}: {self.text[:50]!r}"
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class Mutant:
     replacements: tuple[Replacement, ...]
     fails: frozenset[str]
     feedback: tuple[tuple[str, str], ...] = ()  # (test id, text its feedback must contain)
+    violates: tuple[str, ...] = ()  # ids of the instructions it breaks
 
 
 @dataclass(frozen=True)
@@ -111,7 +119,8 @@ def load_instructions(assignment_toml: Path) -> tuple[Instruction, ...]:
     if not isinstance(raw, list):
         raise AssignmentInvalidError(f"{assignment_toml}: `instructions` must be an array of "
                                      "tables ([[instructions]]).")
-    out = []
+    out: list[Instruction] = []
+    ids: set[str] = set()
     for i, entry in enumerate(raw, 1):
         where = f"{assignment_toml}: instruction {i}"
         if not isinstance(entry, dict):
@@ -119,14 +128,26 @@ def load_instructions(assignment_toml: Path) -> tuple[Instruction, ...]:
         boundary = entry.get("boundary")
         if boundary is not None and not (isinstance(boundary, str) and boundary.strip()):
             raise AssignmentInvalidError(f"{where}: `boundary` must be a non-empty string.")
-        unknown = set(entry) - {"question", "text", "tests", "boundary"}
+        unknown = set(entry) - {"id", "question", "text", "tests", "boundary", "advice"}
         if unknown:
             raise AssignmentInvalidError(f"{where} has unknown keys {sorted(unknown)}; allowed: "
-                                         "question, text, tests, boundary.")
+                                         "id, question, text, tests, boundary, advice.")
+        ident = entry.get("id")
+        if ident is not None:
+            ident = _text(entry, "id", where).strip()
+            if ident in ids:
+                raise AssignmentInvalidError(f"{where}: the id {ident!r} is used twice.")
+            ids.add(ident)
+        advice = entry.get("advice", False)
+        if not isinstance(advice, bool):
+            raise AssignmentInvalidError(f"{where}: `advice` must be true or false.")
+        tests = _strings(entry.get("tests", []), f"{where}: `tests`")
+        if advice and (tests or boundary):
+            raise AssignmentInvalidError(f"{where} is advice (not graded), so it has no `tests` "
+                                         "and no `boundary`; remove them or `advice`.")
         out.append(Instruction(question=_text(entry, "question", where),
-                               text=_text(entry, "text", where),
-                               tests=_strings(entry.get("tests", []), f"{where}: `tests`"),
-                               boundary=boundary))
+                               text=_text(entry, "text", where), tests=tests,
+                               boundary=boundary, id=ident, advice=advice))
     return tuple(out)
 
 
@@ -181,8 +202,12 @@ def load_mutants(graders: Path) -> MutantSet:
         if not set(feedback) <= fails:
             raise AssignmentInvalidError(f"{where}: `feedback` names tests that are not in "
                                          "`fails`.")
+        violates = entry.get("violates", [])
+        if not isinstance(violates, list) or not all(isinstance(v, str) and v for v in violates):
+            raise AssignmentInvalidError(f"{where}: `violates` must be a list of instruction "
+                                         "ids (strings).")
         mutants.append(Mutant(name, kind, _replacements(entry, where), fails,
-                              tuple(sorted(feedback.items()))))
+                              tuple(sorted(feedback.items())), tuple(violates)))
         if name in seen:
             raise AssignmentInvalidError(f"{where}: the name {name!r} is used twice.")
         seen.add(name)

@@ -28,6 +28,7 @@ from mlgrade.config import Settings
 from mlgrade.errors import NotebookInputError
 from mlgrade.execute import run_notebook
 from mlgrade.fsutil import open_atomic
+from mlgrade.hints import point_at_broken_cells
 from mlgrade.jobfolder import job_folder
 from mlgrade.kernel import KernelSession
 from mlgrade.notebook import read_notebook
@@ -206,6 +207,7 @@ def check_notebook(path: Path, assignment: Assignment, settings: Settings, *,
     shield(sandbox, assignment)  # the kernel must not see this assignment's graders
     execution, graders = grade_in_kernel(nb, assignment, settings, sandbox, observer, questions,
                                          prestarted)
+    graders = point_at_broken_cells(graders, nb, execution)  # hints name the cell that broke
     observer(Progress("score"))
     result = score(
         assignment=assignment, notebook=str(path), settings=settings, execution=execution,

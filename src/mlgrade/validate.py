@@ -3,8 +3,9 @@
 ``validate_assignment`` runs the checks an author would otherwise do by hand::
 
     collect graders (no kernel) -> static checks (titles, @points, points add up per question)
-    -> fairness checks (instructions map to tests, boundaries have a mutant, a lint: expected
-       values do not come from learner calls)
+    -> fairness checks (instructions map to tests or are advice the starter marks "not graded",
+       each graded instruction has a mutant that violates it alone, boundaries have a mutant,
+       a lint: expected values do not come from learner calls)
     -> solution earns full marks -> starter earns zero -> solution again: same score per test
     -> with ``mutants=True``: each mutant of graders/<name>/mutants.toml fails exactly its
        tests, every test fails for some mutant, each alternative earns full marks
@@ -16,6 +17,7 @@ unreadable assignment folder, no kernel).
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,7 +26,7 @@ from typing import Any
 
 import nbformat
 
-from mlgrade.assignments import Assignment
+from mlgrade.assignments import Assignment, is_bundled
 from mlgrade.config import Settings
 from mlgrade.errors import AssignmentInvalidError
 from mlgrade.grading.lint import lint_graders
@@ -170,16 +172,18 @@ def _instruction_checks(instructions: tuple[Instruction, ...], tests: tuple[Grad
     for i, ins in enumerate(instructions, 1):
         label = f"instruction {i} ({ins.question}: {ins.text[:50]!r})"
         unknown = [t for t in ins.tests if t not in ids]
-        if not ins.tests:
-            problems.append(f"{label} has no test")
+        if not ins.tests and not ins.advice:
+            problems.append(f"{label} has no test (or mark it `advice = true`)")
         elif unknown:
             problems.append(f"{label} names tests that do not exist: {_listed(unknown)}")
         if ins.question not in known_questions:
             problems.append(f"{label} names an undeclared question")
+    graded = sum(not ins.advice for ins in instructions)
     checks = [Check("every instruction has a test", not problems,
                     "; ".join(problems) + ". Map each instruction to the grader tests that "
                     "observe it (or write one)." if problems
-                    else f"{len(instructions)} instructions, each observed by a test")]
+                    else f"{graded} instructions, each observed by a test, and "
+                         f"{len(instructions) - graded} advice")]
     mapped = {t for ins in instructions for t in ins.tests}
     orphans = [t.id for t in tests if t.id not in mapped]
     checks.append(Check(
@@ -206,14 +210,77 @@ def _boundary_check(instructions: tuple[Instruction, ...], mutants: MutantSet) -
                   "edge." if missing else f"{len(edged)} boundaries, each caught by a mutant")]
 
 
-def _lint_check(graders: Path) -> Check:
-    findings = lint_graders(graders)
+def _violation_check(instructions: tuple[Instruction, ...], mutants: MutantSet) -> Check:
+    """Each graded instruction has a mutant that violates it alone (``violates = [id]``) and
+    loses points only on that instruction's tests."""
+    name = "every graded instruction has a mutant that violates it"
+    graded = [ins for ins in instructions if not ins.advice]
+    nameless = [str(i) for i, ins in enumerate(instructions, 1) if not ins.advice and not ins.id]
+    if nameless:
+        return Check(name, False, f"instructions {_listed(nameless)} have no `id`: give each "
+                     "an id that a mutant's `violates` can name (docs/graders.md).")
+    known = {ins.id for ins in instructions}
+    problems = [f"mutant {m.name} violates unknown instructions {_listed(sorted(set(m.violates) - known))}"
+                for m in mutants.mutants if set(m.violates) - known]
+    for ins in graded:
+        alone = [m for m in mutants.mutants if m.violates == (ins.id,)]
+        if not alone:
+            problems.append(f"{ins.id}: no mutant has `violates = [\"{ins.id}\"]`")
+        elif not any(m.fails <= set(ins.tests) for m in alone):
+            problems.append(f"{ins.id}: its mutants ({_listed([m.name for m in alone], 3)}) also "
+                            f"fail tests outside {_listed(list(ins.tests), 4)}")
+    return Check(name, not problems,
+                 "; ".join(problems) + ". Add a realistic wrong solution that breaks only that "
+                 "instruction and loses points only on its tests, or mark the instruction "
+                 "`advice = true` if no test can observe it." if problems
+                 else f"{len(graded)} graded instructions, each violated alone by a mutant")
+
+
+def _question_text(starter: Path, question: str) -> str | None:
+    """The starter's markdown from the question's ``## Qn`` heading to the next heading of the
+    same level (None when the starter has no such heading)."""
+    try:
+        nb = nbformat.read(starter, as_version=4)
+    except (OSError, ValueError):
+        return None
+    lines = [line for c in nb.cells if c.cell_type == "markdown"
+             for line in c.source.splitlines()]
+    heading = re.compile(rf"^(#+)\s*{re.escape(question)}\b", re.IGNORECASE)
+    for i, line in enumerate(lines):
+        found = heading.match(line)
+        if found:
+            level = found.group(1)
+            end = next((j for j in range(i + 1, len(lines))
+                        if re.match(rf"^#{{1,{len(level)}}}\s", lines[j])), len(lines))
+            return "\n".join(lines[i:end])
+    return None
+
+
+def _advice_check(instructions: tuple[Instruction, ...], starter: Path) -> list[Check]:
+    advice = [ins for ins in instructions if ins.advice]
+    if not advice:
+        return []
+    unmarked = []
+    for ins in advice:
+        text = _question_text(starter, ins.question)
+        if text is None or "not graded" not in text.lower():
+            unmarked.append(ins.label)
+    return [Check("the starter marks advice as not graded", not unmarked,
+                  f"the starter does not say \"not graded\" in the section of "
+                  f"{_listed(unmarked)}: a learner must know what is advice." if unmarked
+                  else f"{len(advice)} advice instructions, each marked in the starter")]
+
+
+def _lint_check(graders: Path, pragmas: bool = True) -> Check:
+    findings = lint_graders(graders, pragmas=pragmas)
     if findings:
         shown = "; ".join(str(f) for f in findings[:5])
         more = f" and {len(findings) - 5} more" if len(findings) > 5 else ""
+        way_out = ("mark a deliberate case with `# mlgrade: learner-expected-ok (why)`" if pragmas
+                   else "mlgrade's own graders allow no pragma")
         return Check("expected values do not come from learner calls", False,
                      f"{shown}{more}. A mistake shared by two learner functions cancels out; "
-                     "mark a deliberate case with `# mlgrade: learner-expected-ok (why)`.")
+                     f"{way_out}.")
     return Check("expected values do not come from learner calls", True,
                  "no expected value is derived from nb.call/get/eval/describe results")
 
@@ -226,13 +293,15 @@ def fairness_checks(assignment: Assignment, tests: tuple[GraderTest, ...]) -> li
     except AssignmentInvalidError as exc:
         return [Check("fairness metadata loads", False, str(exc))]
     checks = _instruction_checks(instructions, tests, {q.id for q in assignment.questions})
+    checks.append(_violation_check(instructions, mutants))
+    checks += _advice_check(instructions, assignment.starter)
     checks += _boundary_check(instructions, mutants)
     unknown = sorted({t for m in mutants.mutants for t in m.fails} - {t.id for t in tests})
     if unknown:
         checks.append(Check("mutants name real tests", False,
                             f"mutants.toml expects {_listed(unknown)} to fail, but no such test "
                             "exists."))
-    checks.append(_lint_check(assignment.graders))
+    checks.append(_lint_check(assignment.graders, pragmas=not is_bundled(assignment)))
     return checks
 
 

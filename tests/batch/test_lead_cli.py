@@ -297,6 +297,16 @@ def test_dashboard_shows_the_right_numbers_in_chromium(lead: Lead) -> None:
             assert copies[0].startswith("alice · zoë 100%") and len(copies) == 3
             late = section.find_elements(By.CSS_SELECTOR, "table.late tbody tr")
             assert [r.get_attribute("data-learner") for r in late] == ["bob"]
+            # the mistakes the group made: one row per (test, hint), names linking to feedback
+            mistakes = section.find_elements(By.CSS_SELECTOR, "table.mistakes tbody tr")
+            assert [(m.get_attribute("data-test"), int(m.get_attribute("data-count")))
+                    for m in mistakes] == [(m["test_id"], len(m["learners"]))
+                                           for m in rep["mistakes"]]
+            assert rep["mistakes"] and all(m.is_displayed() for m in mistakes)
+            first = mistakes[0].find_elements(By.CSS_SELECTOR, "td.who a")
+            assert [a.text for a in first] == rep["mistakes"][0]["learners"]
+            assert all(Path(unquote(a.get_attribute("href")).removeprefix("file://")).is_file()
+                       for a in first)
             # readable at this width: nothing but the scrolling tables is wider than the screen
             overflow = driver.execute_script(
                 "return document.documentElement.scrollWidth - window.innerWidth")

@@ -221,3 +221,52 @@ def test_text_report_lists_only_the_scores_that_occur(tmp_path: Path) -> None:
     lines = _cli("report", "--gradebook", str(big)).stdout.splitlines()
     bars = [ln.split("│")[3].strip() for ln in lines if ln.startswith("│ 7 ") or ln.startswith("│ 8 ")]
     assert bars == ["#" * 40, "#" * 10]
+
+
+def test_the_groups_mistakes_are_grouped_by_hint_in_the_report_and_the_dashboard(
+        tmp_path: Path) -> None:
+    """Learners who failed a test with the same hint (their own numbers aside) form one row:
+    in `mlgrade report` (text and JSON) and in the dashboard, each name linking to feedback."""
+    import json
+    from html.parser import HTMLParser
+
+    db = tmp_path / "g.db"
+    with Gradebook(db) as book:
+        record(book, "ann", (0, 2), feedback="`a(x)` is 0.41, off by a factor of 2")
+        record(book, "bob", (0, 2), feedback="`a(x)` is 0.38, off by a factor of 2")
+        record(book, "cy", (0, 2), feedback="`a` is not implemented yet")
+        record(book, "dee", (1, 2))
+    done = _cli("report", "--gradebook", str(db), "-f", "json")
+    assert done.exit_code == 0, done.stderr
+    (rep,) = json.loads(done.stdout)
+    assert [(m["test_id"], m["learners"]) for m in rep["mistakes"]] == [
+        ("test_a", ["ann", "bob"]), ("test_a", ["cy"])]
+    assert rep["mistakes"][0]["hint"] in ("`a(x)` is 0.41, off by a factor of 2",
+                                          "`a(x)` is 0.38, off by a factor of 2")
+    text = _cli("report", "--gradebook", str(db)).stdout
+    assert "mistakes the group made" in text
+    row = next(ln for ln in text.splitlines() if "ann, bob" in ln)
+    assert [c.strip() for c in row.split("│")][1:4] == ["q1", "`a` works", "2"]
+    site = tmp_path / "site" / "index.html"
+    assert _cli("report", "--gradebook", str(db), "--html", str(site)).exit_code == 0
+
+    class Rows(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rows: list[tuple[str, str, list[str]]] = []
+            self._table = False
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if tag == "table":
+                self._table = a.get("class") == "mistakes"
+            elif tag == "tr" and self._table and a.get("data-test"):
+                self.rows.append((str(a["data-test"]), str(a["data-count"]), []))
+            elif tag == "a" and self._table and self.rows:
+                self.rows[-1][2].append(str(a["href"]))
+
+    parser = Rows()
+    parser.feed(site.read_text(encoding="utf-8"))
+    assert parser.rows == [("test_a", "2", ["feedback/m/ann.html", "feedback/m/bob.html"]),
+                           ("test_a", "1", ["feedback/m/cy.html"])]
+    assert all((site.parent / link).is_file() for _, _, links in parser.rows for link in links)

@@ -73,3 +73,22 @@ def test_console_groups_by_question_and_folds_unstarted_questions() -> None:
     assert "NotImplementedError" not in text
     assert "running: z = z + 1" in text
     assert "cell 8" in text
+
+
+def test_a_question_on_its_placeholders_is_not_started_and_a_real_mistake_is_not() -> None:
+    """A question is "not started" while its stubs raise NotImplementedError and its answers
+    are still the starter's None; a wrong answer beside a stub keeps its own row and hint."""
+    from tests.render.canned import STUB, _test
+
+    from mlgrade.render.common import QuestionGroup
+    from mlgrade.results import TestStatus
+
+    stub = _test("test_cv", "cross-validated F1", "q2", 2, TestStatus.FAILED,
+                 STUB.format("`cross_validated_f1(...)`"))
+    unset = _test("test_cv_f1", "the reported cv_f1", "q2", 1, TestStatus.FAILED,
+                  "`cv_f1` is not set yet (it is None): store the mean F1 in it.")
+    wrong = _test("test_cv_f1", "the reported cv_f1", "q2", 1, TestStatus.FAILED,
+                  "`cv_f1` is 0.41, not the mean F1 over the folds.")
+    assert QuestionGroup("q2", "CV", (stub, unset)).not_started
+    assert not QuestionGroup("q2", "CV", (stub, wrong)).not_started
+    assert not QuestionGroup("q2", "CV", (unset,)).not_started  # nothing raises: not a stub

@@ -195,6 +195,7 @@ class TestRow:
     earned: float
     status: str
     question: str | None = None
+    feedback: str = ""
 
 
 def _retry_locked(step: Callable[[], T]) -> T:
@@ -477,7 +478,8 @@ class Gradebook:
 
     def test_rows(self, assignment: str | None = None) -> list[TestRow]:
         query = ("SELECT l.name, a.name, t.test_id, t.title, t.points, t.earned, t.status, "
-                 "t.question FROM test_results t JOIN submissions s ON s.id = t.submission_id "
+                 "t.question, t.feedback FROM test_results t "
+                 "JOIN submissions s ON s.id = t.submission_id "
                  "JOIN learners l ON l.id = s.learner_id "
                  "JOIN assignments a ON a.id = s.assignment_id")
         rows = self._for_assignment(query, assignment, "a.name, l.name COLLATE NOCASE, t.rowid")

@@ -2,6 +2,7 @@
 
 Score distribution (integer bins, of the scores that count: after adjustments and any late
 penalty), per-test pass rates from hardest to easiest with question ids (what to re-teach), the
+mistakes the group made (each test's failures grouped by the hint the learners got), the
 submissions that errored or timed out with the cell and reason, late submissions, the lead's
 adjustments, copied-submission flags, learner folders with ignored notebooks, and the slowest
 submissions. The PNG (``--plot``) and the HTML dashboard (:mod:`mlgrade.batch.dashboard`) draw
@@ -13,12 +14,12 @@ from __future__ import annotations
 import math
 import re
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlgrade.batch.gradebook import Gradebook
+from mlgrade.batch.gradebook import Gradebook, TestRow
 from mlgrade.batch.marks import Mark, marks
 from mlgrade.batch.similarity import Pair, copied_pairs
 from mlgrade.batch.workers import problem_detail
@@ -43,6 +44,17 @@ class TestRate:
     @property
     def rate(self) -> float:
         return self.passed / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """The learners who failed one test with the same hint: one mistake the group made."""
+
+    test_id: str
+    title: str
+    question: str | None
+    hint: str  # the hint as most of them got it
+    learners: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -117,6 +129,7 @@ class AssignmentReport:
     ignored: tuple[Ignored, ...]
     marks: tuple[Mark, ...]
     seed: int | None = None  # shown only when asked (--show-seed)
+    mistakes: tuple[Mistake, ...] = ()  # by test, hardest first; the biggest group first
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -130,6 +143,32 @@ class AssignmentReport:
         if self.seed is None:
             del data["seed"]
         return data
+
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def mistake_key(hint: str) -> str:
+    """What makes two hints the same mistake: the text with its numbers masked (a learner's
+    own value, 0.41 or 0.38, does not make another mistake) and spacing ignored."""
+    return " ".join(_NUMBER.sub("#", hint).split()).casefold()
+
+
+def group_mistakes(rows: list[TestRow], order: list[str]) -> list[Mistake]:
+    """Failed tests grouped by hint: per test (in ``order``, hardest first), the learners who
+    got the same hint, the biggest group first."""
+    groups: dict[tuple[str, str], list[TestRow]] = defaultdict(list)
+    for row in rows:
+        if row.status != "passed":
+            groups[(row.test_id, mistake_key(row.feedback or "(no hint)"))].append(row)
+    rank = {tid: i for i, tid in enumerate(order)}
+    out = []
+    for (tid, _key), members in groups.items():
+        hint = Counter(r.feedback or "(no hint)" for r in members).most_common(1)[0][0]
+        who = tuple(sorted({r.learner for r in members}, key=natural_key))
+        out.append(Mistake(tid, members[0].title, members[0].question, hint, who))
+    out.sort(key=lambda m: (rank.get(m.test_id, len(rank)), -len(m.learners), m.hint))
+    return out
 
 
 def bin_width(top: float) -> int:
@@ -212,7 +251,8 @@ def _one(gradebook: Gradebook, name: str, slowest: int, seeds: dict[str, int]) -
     top = max((s.max_score for s in subs), default=0.0)
     meta: dict[str, tuple[str, str | None, float]] = {}
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for row in gradebook.test_rows(name):
+    rows = gradebook.test_rows(name)
+    for row in rows:
         meta.setdefault(row.test_id, (row.title, row.question, row.points))
         counts[row.test_id][0] += row.status == "passed"
         counts[row.test_id][1] += 1
@@ -240,7 +280,8 @@ def _one(gradebook: Gradebook, name: str, slowest: int, seeds: dict[str, int]) -
         slowest=tuple((s.learner, round(s.duration_s, 3)) for s in by_time),
         due=due.due, late_penalty=due.late_penalty, late=tuple(late),
         adjustments=tuple(_adjusted_rows(all_marks)), copies=tuple(copies),
-        ignored=tuple(ignored), marks=tuple(all_marks), seed=seeds.get(name))
+        ignored=tuple(ignored), marks=tuple(all_marks), seed=seeds.get(name),
+        mistakes=tuple(group_mistakes(rows, [t.test_id for t in tests])))
 
 
 def test_label(t: TestRate) -> str:

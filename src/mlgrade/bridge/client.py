@@ -18,6 +18,8 @@ from nbformat.v4 import new_code_cell
 from mlgrade.bridge import harness
 from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_bytes, strict_json
 from mlgrade.bridge.refs import Ref, Target
+from mlgrade.failures import LearnerFailure as LearnerFailure  # graders import it from here
+from mlgrade.jobfiles import read_job_file
 
 if TYPE_CHECKING:  # at run time only the CLI's grading session needs them (nbclient)
     from mlgrade.bridge.dispatch import KernelDispatcher, StdinAnswer
@@ -36,10 +38,6 @@ _INSTALL = (
     "del _s, _t, _m\n"
 )
 _REQUEST = "__import__('sys').modules['_mlgrade_harness'].request({payload!r})"
-
-
-class LearnerFailure(AssertionError):
-    """The learner's code did not give a usable answer; the message is learner-facing."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +98,17 @@ class Transport(Protocol):
         ...
 
 
-def timeout_failure(what: str, seconds: float) -> LearnerFailure:
-    return LearnerFailure(f"{what} took longer than {seconds:.0f} s and was stopped "
-                          "(an infinite loop, or much slower code than needed?).")
+class CallTimedOut(LearnerFailure):
+    """A learner call ran past its limit and was stopped."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+def timeout_failure(what: str, seconds: float) -> CallTimedOut:
+    return CallTimedOut(f"{what} took longer than {seconds:.0f} s and was stopped "
+                        "(an infinite loop, or much slower code than needed?).", seconds)
 
 
 def dead_failure(what: str) -> LearnerFailure:
@@ -174,6 +180,13 @@ class Notebook:
                                       CellTransport(kernel, call_timeout, max_result_bytes))
         self.call_timeout = call_timeout
         self.max_result_bytes = max_result_bytes
+        # what ran past its limit in this grading: not waited for again (a learner function that
+        # hangs costs one call timeout per check, not one per test)
+        self._overran: dict[str, float] = {}
+
+    def remaining(self) -> float:
+        """Seconds of grading time left."""
+        return self._transport.remaining()
 
     @property
     def job_dir(self) -> Path:
@@ -183,7 +196,15 @@ class Notebook:
     # -- plumbing --------------------------------------------------------------------------
     def _request(self, req: dict[str, Any], what: str, timeout: float | None = None) -> Any:
         payload = json.dumps(req, allow_nan=False)
-        docs = self._transport.exchange(payload, timeout or self.call_timeout, what)
+        if what in self._overran:
+            raise LearnerFailure(f"{what} was not run again: on an earlier test it took longer "
+                                 f"than {self._overran[what]:.0f} s and was stopped (an infinite "
+                                 "loop, or much slower code than needed?).")
+        try:
+            docs = self._transport.exchange(payload, timeout or self.call_timeout, what)
+        except CallTimedOut as exc:
+            self._overran[what] = exc.seconds
+            raise
         if len(docs) != 1 or not isinstance(docs[0], str):
             raise LearnerFailure(f"no readable answer came back for {what}.")
         try:
@@ -203,8 +224,17 @@ class Notebook:
         except DecodeError as exc:
             raise LearnerFailure(f"the value of {what} could not be read back ({exc}).") from None
         if status == "missing":
-            raise LearnerFailure(f"`{req['target'].get('path') or what}` is not defined: "
-                                 "did you complete and run its cell?")
+            path = req["target"].get("path") or what
+            owner = answer.get("owner")
+            if isinstance(owner, str) and owner:  # the name exists; what it holds lacks `path`
+                owner = owner.removeprefix("builtins.")[:80]
+                whose = ("the object your code returned" if req["target"].get("ref")
+                         else f"`{path.rsplit('.', 1)[0]}`")
+                article = "an" if owner[:1].lower() in "aeiou" else "a"
+                raise LearnerFailure(f"{whose} is {article} {owner}, which has no "
+                                     f"`{path.rsplit('.', 1)[-1]}`: "
+                                     "return (or store) the kind of object the question asks for.")
+            raise LearnerFailure(f"`{path}` is not defined: did you complete and run its cell?")
         if status == "raised":
             ename, evalue = str(answer.get("ename")), str(answer.get("evalue", ""))[:300]
             if ename == "NotImplementedError":
@@ -229,18 +259,24 @@ class Notebook:
         return self._request({"op": "get", "target": target.to_json()}, f"`{target.label()}`")
 
     def call(self, target: str | Ref | Target, *args: Any, timeout: float | None = None,
-             keep: bool = False, discard: bool = False, **kwargs: Any) -> Any:
+             keep: bool = False, discard: bool = False, patch: dict[str, Any] | None = None,
+             **kwargs: Any) -> Any:
         """Call a learner function or method with grader-chosen arguments.
 
         With ``keep=True`` the result stays in the kernel and a :class:`Ref` comes back, so a
         grader can fit a learner's estimator and call its methods later. With ``discard=True``
         nothing comes back (``None``): for calls made for their effect, such as ``fit``, whose
-        result (the estimator itself) is no plain data.
+        result (the estimator itself) is no plain data. ``patch`` maps notebook names to values
+        (or :class:`Expr`) that replace them for this call only: the grader's own helper in
+        place of the learner's, to tell whether a function is right given a correct helper
+        (for a hint: a verdict never rests on a patched call).
         """
         tgt = _as_target(target)
         req = {"op": "call", "target": tgt.to_json(), "keep": keep, "discard": discard,
                "args": [encode_arg(a) for a in args],
                "kwargs": {k: encode_arg(v) for k, v in kwargs.items()}}
+        if patch:
+            req["patch"] = {name: encode_arg(v) for name, v in patch.items()}
         return self._request(req, f"`{tgt.label()}(...)`", timeout)
 
     def call_with_stdin(self, target: str | Ref | Target, *args: Any, answer: StdinAnswer,
@@ -324,15 +360,11 @@ class Notebook:
 
     def read_file(self, relpath: str, max_bytes: int = 16 * 1024 * 1024) -> bytes:
         """Bytes of a file the learner's code wrote in the job folder (no links, no FIFOs)."""
-        from mlgrade.grading.files import read_job_file  # imports this module: no cycle at load
-
         self._inside(relpath)
         return read_job_file(self.job_dir, relpath, max_bytes)
 
     def read_npy(self, relpath: str) -> Any:
         """An array the learner's code saved with ``np.save`` in the job folder, read strictly."""
-        from mlgrade.grading.files import read_job_file
-
         self._inside(relpath)
         data = read_job_file(self.job_dir, relpath, self.max_result_bytes)
         try:

@@ -66,6 +66,17 @@ def _token_bound(text: str | bytes) -> int:
     return text.count("{") + text.count("[") + text.count(",") + 1
 
 
+def _bounded_int(digits: str) -> int:
+    """A JSON integer that a 64-bit number holds (``10**400`` is refused before a grader's
+    arithmetic overflows on it)."""
+    if len(digits.lstrip("-")) > 20:
+        raise DecodeError("an integer outside the 64-bit range")
+    value = int(digits)
+    if not INT_MIN <= value <= INT_MAX:
+        raise DecodeError("an integer outside the 64-bit range")
+    return value
+
+
 def strict_json(text: str | bytes, max_bytes: int, max_values: int = MAX_VALUES) -> Any:
     """Parse JSON strictly: size cap, no NaN/Infinity, no duplicate keys, bounded depth, and
     at most ``max_values`` values, checked before the parser builds any of them (64 MB of
@@ -76,7 +87,8 @@ def strict_json(text: str | bytes, max_bytes: int, max_values: int = MAX_VALUES)
         raise DecodeError(f"answer holds more than {max_values} values; return an array "
                           "(it travels as binary) rather than a long list")
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates,
+                          parse_int=_bounded_int)
     except RecursionError:
         raise DecodeError("answer is nested too deeply") from None
     except json.JSONDecodeError as exc:
@@ -219,7 +231,8 @@ def _decode(doc: Any, max_bytes: int, depth: int = 0) -> Any:
     if tag == "none":
         return None
     if tag == "bool":
-        return bool(_field(doc, "v", bool))
+        truth = bool(_field(doc, "v", bool))
+        return np.bool_(truth) if doc.get("np") is True else truth
     if tag == "int":
         raw = doc.get("v")
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):

@@ -35,7 +35,7 @@ def _npy_b64(array: Any) -> str:
     import numpy as np
 
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buf, np.asarray(array, order="C"), allow_pickle=False)  # keeps a 0-d array 0-d
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -128,6 +128,8 @@ def encode(value: Any, depth: int = 0, budget: list[int] | None = None) -> dict[
         return encode(plain, depth, budget)
     np = sys.modules.get("numpy")
     if np is not None:
+        if isinstance(value, np.bool_):  # kept apart from a Python bool ("returns a bool")
+            return {"t": "bool", "v": bool(value), "np": True}
         if isinstance(value, np.generic):
             return encode(value.item(), depth, budget)
         if isinstance(value, np.ndarray):
@@ -236,6 +238,32 @@ def _resolve(target: dict[str, Any]) -> Any:
     return obj
 
 
+def _owner(target: dict[str, Any]) -> str | None:
+    """The type of the object that lacks the last part of ``target`` (``int`` when the learner
+    returned 42 where a pipeline was expected), or None when the first name itself is
+    missing."""
+    path = target.get("path", "").split(".") if target.get("path") else []
+    try:
+        if target.get("ref"):
+            obj = _refs[target["ref"]]
+        else:
+            ns = _user_ns()
+            if not path or path[0] not in ns:
+                return None
+            obj, path = ns[path[0]], path[1:]
+        for part in path:
+            nxt = getattr(obj, part, _MISSING)
+            if nxt is _MISSING:
+                return _name(type(obj))
+            obj = nxt
+    except Exception:
+        return None
+    return None
+
+
+_MISSING = object()
+
+
 def _describe(obj: Any) -> dict[str, Any]:
     cls = type(obj)
     info: dict[str, Any] = {
@@ -306,7 +334,8 @@ def answer(payload: str) -> dict[str, Any]:
         try:
             obj: Any = _resolve(req["target"]) if "target" in req else None
         except (NameError, AttributeError, KeyError) as exc:
-            return {"status": "missing", "name": req["target"].get("path", ""), "detail": str(exc)}
+            return {"status": "missing", "name": req["target"].get("path", ""), "detail": str(exc),
+                    "owner": _owner(req["target"])}
         if op == "describe":
             return {"status": "ok", "value": encode(_describe(obj))}
         if op == "drop":
@@ -315,12 +344,22 @@ def answer(payload: str) -> dict[str, Any]:
         if op == "get":
             value = obj
         elif op == "call":
+            ns, saved = _user_ns(), {}
             try:  # arguments may be Exprs or kept objects that run learner code too
                 args = [decode(a) for a in req.get("args", [])]
                 kwargs = {k: decode(v) for k, v in req.get("kwargs", {}).items()}
+                for name, doc in req.get("patch", {}).items():  # for this call only
+                    saved[name] = ns.get(name, _MISSING)
+                    ns[name] = decode(doc)
                 value = obj(*args, **kwargs)
             except Exception as exc:
                 return {"status": "raised", "ename": type(exc).__name__, "evalue": str(exc)[:500]}
+            finally:
+                for name, old in saved.items():
+                    if old is _MISSING:
+                        ns.pop(name, None)
+                    else:
+                        ns[name] = old
         elif op == "eval":
             import numpy as np
 

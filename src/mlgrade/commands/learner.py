@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from mlgrade.assignments import Assignment, get_assignment, list_assignments
+from mlgrade.assignments import Assignment, get_assignment, list_assignments, missing_requirements_note
 from mlgrade.commands._common import assignments_root, err, fail_line, handles_errors, options, say, sub_app
 from mlgrade.config import OFFICIAL_FORMATS, Settings, resolve_settings, with_seed_origin
 from mlgrade.errors import ExitCode, NotebookInputError, UsageError
@@ -60,6 +60,9 @@ def start(
         shutil.copytree(data, target.parent / data.name, dirs_exist_ok=True)
     for line in next_steps(a, target):
         say(line)
+    note = missing_requirements_note(a)  # torch for month 5: say so now, not at the first check
+    if note:
+        say(note)
 
 
 def next_steps(a: Assignment, target: Path) -> list[str]:

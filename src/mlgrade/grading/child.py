@@ -30,7 +30,7 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from threadpoolctl import ThreadpoolController
@@ -40,6 +40,21 @@ from mlgrade.bridge.client import LearnerFailure
 T = TypeVar("T")
 
 SECONDS = 60.0  # one grader-side fit or search of a learner's estimator
+# the grading run's own deadline (time.monotonic()), set by the graders' runner: budgeted work
+# never outlives the grading it belongs to
+_deadline: float | None = None
+
+
+@contextlib.contextmanager
+def grading_deadline(seconds_left: float | None) -> Iterator[None]:
+    """Within this block, budgeted work gets at most ``seconds_left`` (from now) in all."""
+    global _deadline
+    before = _deadline
+    _deadline = None if seconds_left is None else time.monotonic() + max(seconds_left, 0.0)
+    try:
+        yield
+    finally:
+        _deadline = before
 MEMORY_MB = 1024  # above what the child starts with
 MAX_REPLY_BYTES = 256 * 1024 * 1024
 _PR_SET_PDEATHSIG = 1
@@ -156,6 +171,11 @@ def run_budgeted(work: Callable[[], T], *, what: str, seconds: float = SECONDS,
     raises, runs out of either budget or crashes; ``failed`` says what the work was doing, for
     an exception raised in it. A result that is not plain data is a grader bug (RuntimeError).
     """
+    limit = f"the grader's time limit of {seconds:g} s for this work"
+    if _deadline is not None and _deadline - time.monotonic() < seconds:
+        # the grading's own time runs out first: so does this work
+        seconds = max(_deadline - time.monotonic(), 0.0)
+        limit = f"the {seconds:.0f} s left for grading"
     parent, pools = os.getpid(), _thread_pools()
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -179,9 +199,8 @@ def run_budgeted(work: Callable[[], T], *, what: str, seconds: float = SECONDS,
                 os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
     if data is None:
-        raise LearnerFailure(f"{what} took longer than the grader's time limit of {seconds:g} s "
-                             "for this work and was stopped: use fewer or smaller estimators, "
-                             "iterations or candidates.")
+        raise LearnerFailure(f"{what} took longer than {limit} and was stopped: use fewer or "
+                             "smaller estimators, iterations or candidates.")
     if not data:
         cause = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
                  else f"exit code {os.waitstatus_to_exitcode(status)}")

@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 
 from mlgrade.bridge.client import LearnerFailure, Notebook, Ref
+from mlgrade.bridge.codec import DecodeError, strict_json
 
 MAX_BODY = 256 * 1024  # an API answer the graders judge is a few hundred bytes
 START_WAIT_S = 15.0
@@ -158,9 +159,9 @@ class ServedApp:
         data = bytes(raw)
         parsed: Any = None
         if encoding in (None, "identity"):
-            try:
-                parsed = json.loads(data.decode("utf-8"))
-            except (ValueError, RecursionError):
+            try:  # strictly, as every learner answer: no NaN, no 10**400, bounded size and depth
+                parsed = strict_json(data, self._max_body)
+            except DecodeError:
                 parsed = None
         return Reply(status, parsed, data)
 

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from mlgrade.bridge.client import Notebook
+from mlgrade.config import DEFAULT_SEED
+from mlgrade.grading.checks import public_seed
+from mlgrade.grading.child import grading_deadline
 from mlgrade.grading.plugin import MlgradePlugin, _title
 from mlgrade.results import TestResult
 
@@ -110,7 +113,9 @@ def run_graders(graders: Path, notebook: Notebook | None, seed: int, job_dir: Pa
     sink = io.StringIO()
     # stdout may carry a machine format: keep pytest off it. stderr is left alone because this
     # runs in a thread beside the CLI's progress display, which writes there.
-    with _isolated_pytest(graders), contextlib.redirect_stdout(sink):
+    left = notebook.remaining() if notebook is not None else None
+    with (_isolated_pytest(graders), contextlib.redirect_stdout(sink), grading_deadline(left),
+          public_seed(seed == DEFAULT_SEED)):
         code = pytest.main(grader_args(graders), plugins=[plugin, selection])
     if plugin.interrupted:
         raise KeyboardInterrupt  # Ctrl-C during grading: pytest swallowed it, pass it on

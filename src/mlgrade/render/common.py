@@ -63,6 +63,8 @@ def status_word(status: TestStatus) -> str:
 
 # The bridge's feedback for a stub that still raises NotImplementedError (mlgrade.bridge.client)
 NOT_IMPLEMENTED_MARK = "(it raises NotImplementedError)"
+# feedback about an answer the learner has not set yet (the starter's `None  # TODO`)
+_STILL_NONE = re.compile(r"\bNone(Type)?\b")
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,13 @@ class QuestionGroup:
 
     @property
     def not_started(self) -> bool:
-        """Every test failed because the learner's stubs still raise NotImplementedError."""
-        return bool(self.tests) and all(
-            t.status is TestStatus.FAILED and NOT_IMPLEMENTED_MARK in t.feedback for t in self.tests)
+        """Every test failed on the starter's placeholders: a stub that still raises
+        NotImplementedError (at least one), or an answer still ``None  # TODO`` (a question's
+        value is often computed with its functions, so one placeholder follows the other)."""
+        stubs = [NOT_IMPLEMENTED_MARK in t.feedback for t in self.tests]
+        return bool(self.tests) and any(stubs) and all(
+            t.status is TestStatus.FAILED and (stub or _STILL_NONE.search(t.feedback))
+            for t, stub in zip(self.tests, stubs, strict=True))
 
 
 def question_groups(result: GradeResult) -> list[QuestionGroup]:

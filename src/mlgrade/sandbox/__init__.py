@@ -28,6 +28,7 @@ from typing import Protocol
 
 from mlgrade.config import Settings
 from mlgrade.errors import SandboxUnavailableError
+from mlgrade.limits import kernel_python
 from mlgrade.sandbox.canary import Canary
 
 # variables copied from the grader's environment into the kernel's; everything else is dropped
@@ -85,12 +86,6 @@ def kernel_env(job_dir: Path) -> dict[str, str]:
         MLGRADE_KERNEL="1",
     )
     return env
-
-
-def kernel_python() -> str:
-    """The interpreter that runs learner kernels: this one, unless MLGRADE_KERNEL_PYTHON says
-    otherwise (e.g. a course environment with extra packages; it needs ipykernel)."""
-    return os.environ.get("MLGRADE_KERNEL_PYTHON") or sys.executable
 
 
 def ipykernel_argv() -> list[str]:
