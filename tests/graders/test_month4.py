@@ -19,8 +19,9 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow]  # each grades a notebook: 1
 ALL_TESTS = {
     "test_build_models", "test_compare_models_returns_scores", "test_compare_models_matches_cv",
     "test_reported_cv_results",
-    "test_search_is_unfitted_cv_search", "test_search_on_fresh_data",
+    "test_search_is_unfitted_cv_search", "test_search_tunes_tree_ensemble",
     "test_search_no_test_peeking", "test_top_features", "test_final_model_auc",
+    "test_final_model_repeats",
 }
 TOTAL = 15
 

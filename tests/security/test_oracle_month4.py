@@ -22,8 +22,9 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 ALL = frozenset({
     "test_build_models", "test_compare_models_returns_scores", "test_compare_models_matches_cv",
-    "test_reported_cv_results", "test_search_is_unfitted_cv_search", "test_search_on_fresh_data",
-    "test_search_no_test_peeking", "test_top_features", "test_final_model_auc",
+    "test_reported_cv_results", "test_search_is_unfitted_cv_search",
+    "test_search_tunes_tree_ensemble", "test_search_no_test_peeking", "test_top_features",
+    "test_final_model_auc", "test_final_model_repeats",
 })
 SECRET_SEED = 2_718_281_828
 
@@ -116,8 +117,9 @@ CASES = {
         ALL - {"test_compare_models_matches_cv", "test_reported_cv_results"}),
     "forged-class-names-and-get-params": (
         {"def build_models": FORGED_CLASSES, "def build_search": FORGED_SEARCH},
-        ALL - {"test_build_models", "test_compare_models_matches_cv", "test_reported_cv_results",
-               "test_search_is_unfitted_cv_search", "test_search_on_fresh_data",
+        # compare_models is honest and judged on the grader's own models: its points are earned
+        ALL - {"test_build_models", "test_reported_cv_results",
+               "test_search_is_unfitted_cv_search", "test_search_tunes_tree_ensemble",
                "test_search_no_test_peeking"}),
 }
 
