@@ -167,8 +167,8 @@ def test_month3_titles_that_wrap_in_the_source_are_whole() -> None:
     tests, errors = collect_graders(root / "month3")
     assert errors == ()
     titles = {t.id: t.title for t in tests}
-    assert titles["test_pipeline_generalises"].endswith(
-        "about as well as a standard scaler + logistic regression")
+    assert titles["test_pipeline_structure"].endswith(
+        "with its default settings (checked by fitting it on new rows)")
     assert titles["test_imbalanced_minority_recall"].endswith(
         "(with the F1 the text also requires, so that flagging every row finds nothing)")
     assert all("\n" not in t and "  " not in t for t in titles.values())

@@ -108,8 +108,8 @@ def test_a_bare_month_number_is_one_clean_line() -> None:
     result = runner.invoke(app, ["check", "3"])
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        "error: unknown assignment '3' (did you mean 'month3'?). Available: month1, month2, month3, "
-        "month4, month5, month6. Run `mlgrade list` to see assignments.")
+        "error: unknown assignment '3' (did you mean 'month3'?). Available: capstone, month1, "
+        "month2, month3, month4, month5, month6. Run `mlgrade list` to see assignments.")
 
 
 def _broken(tmp: Path, change: str) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from _pytest.mark import ParameterSet
 from tests.batch.helpers import scores
-from tests.conftest import assignment, failed_tests, feedback_by_test
+from tests.conftest import SOLUTIONS, assignment, failed_tests, feedback_by_test
 from typer.testing import CliRunner
 
 from mlgrade.cli import app
@@ -26,6 +26,8 @@ from mlgrade.results import GradeResult
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
+# the reference repository is not installed with mlgrade: use the checkout's
+REFERENCE = SOLUTIONS / "capstone"
 ALL_TESTS = {
     "test_own_tests_pass", "test_training_writes_versioned_artifact", "test_mlflow_run_logged",
     "test_health_reports_version", "test_predictions_meet_bar", "test_invalid_input_422",
@@ -49,8 +51,8 @@ def _cases() -> list[ParameterSet]:
 
 
 def test_reference_zip_full_marks(tmp_path: Path) -> None:
-    reference = assignment("capstone").solution
-    assert reference is not None and reference.is_dir()
+    reference = REFERENCE
+    assert reference.is_dir()
     archive = tmp_path / "churn-api-main.zip"
     with zipfile.ZipFile(archive, "w") as zf:  # GitHub's "Download ZIP": one top folder
         for path in sorted(reference.rglob("*")):
@@ -89,8 +91,7 @@ def test_started_starter_checks_to_zero(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("case", _cases())
 def test_mutants_and_alternatives(tmp_path: Path, case: RepoMutant | RepoAlternative) -> None:
-    reference = assignment("capstone").solution
-    assert reference is not None
+    reference = REFERENCE
     repo = mutated_repository(reference, case.edits, tmp_path / "repo")
     result = _grade(repo)
     assert result.status == "graded", (case.name, result.reason)
@@ -116,8 +117,7 @@ def test_grade_a_folder_of_repositories_into_the_gradebook(tmp_path: Path) -> No
     git checkout), each graded in the sandbox into the gradebook; `report --html` draws the
     dashboard from it."""
     a = assignment("capstone")
-    reference = a.solution
-    assert reference is not None
+    reference = REFERENCE
     cases = {m.name: m for m in load_repo_mutants(a.graders).mutants}
     folder = tmp_path / "submissions"
     folder.mkdir()
@@ -154,7 +154,7 @@ def test_grade_a_folder_of_repositories_into_the_gradebook(tmp_path: Path) -> No
 def test_validate_capstone() -> None:
     """`mlgrade validate capstone`: the reference twice with the same scores, the starter
     repository zero, instructions and file-edit mutants mapped to real tests."""
-    result = CliRunner().invoke(app, ["validate", "capstone", "--json"])
+    result = CliRunner().invoke(app, ["validate", "capstone", "--solution", str(REFERENCE), "--json"])
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     checks = {c["name"]: c["ok"] for c in doc["checks"]}

@@ -141,12 +141,14 @@ class Attack:
 ATTACKS = [
     Attack("png_8000x8000", "month1", (BIG_PNG,), {
         "test_plot_saved_as_png": ("8000 x 8000", "limit is 12,000,000 pixels")}),
+    # month 3 judges `model` against the grader's own reference pipeline (no refit of the
+    # learner's spec there); build_pipeline's spec is still rebuilt, under the budget
     Attack("mlp_5000x5000", "month3", (BIG_MLP,), {
         "test_pipeline_structure": ("hidden_layer_sizes", "weights", "limit"),
-        "test_model_fitted_on_training_split": ("hidden_layer_sizes", "limit")}),
+        "test_model_fitted_on_training_split": ("StandardScaler + LogisticRegression",)}),
     Attack("nested_bagging", "month3", (NESTED_BAGGING,), {
         "test_pipeline_structure": ("BaggingClassifier", "n_estimators=300", "limit"),
-        "test_model_fitted_on_training_split": ("BaggingClassifier", "limit")}),
+        "test_model_fitted_on_training_split": ("StandardScaler + LogisticRegression",)}),
     Attack("huge_search_grid", "month4", (HUGE_GRID,), {
         "test_search_is_unfitted_cv_search": ("1,000,000 candidates", "limit"),
         "test_search_no_test_peeking": ("1,000,000 candidates", "limit")}),
@@ -154,7 +156,7 @@ ATTACKS = [
         "test_pipeline_structure": ("two steps",)}),
     Attack("huge_values_month3", "month3", (HUGE_VALUES_3,), {
         "test_reported_cv_f1": ("64-bit",),
-        "test_reported_metrics_are_held_out": ("predict_proba",)}),
+        "test_model_fitted_on_training_split": ("StandardScaler + LogisticRegression",)}),
     Attack("huge_values_month4", "month4", (HUGE_VALUES_4,), {
         "test_top_features": ("64-bit",),
         "test_search_no_test_peeking": ("predict_proba",)}),

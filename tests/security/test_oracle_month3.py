@@ -22,7 +22,7 @@ from tests.security.redteam_support import TIERS, assert_nothing_survived
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 ALL = frozenset({
-    "test_pipeline_structure", "test_pipeline_generalises",
+    "test_pipeline_structure", "test_pipeline_new_unfitted",
     "test_cross_validated_f1_matches_leak_free_cv", "test_reported_cv_f1",
     "test_evaluate_confusion_matrix", "test_evaluate_precision_recall", "test_evaluate_f1",
     "test_evaluate_roc_auc", "test_model_fitted_on_training_split",
@@ -197,9 +197,10 @@ def predict_imbalanced(bundle, X):
 
 CASES = {
     "predict-reads-labels-from-frames": (
+        # cross_validated_f1 is judged with the grader's reference pipeline in place of the
+        # learner's build_pipeline, so the honest CV function earns its points
         {"def build_pipeline": FRAME_READER},
-        ALL - {"test_cross_validated_f1_matches_leak_free_cv", "test_reported_cv_f1",
-               "test_reported_metrics_are_held_out"}),
+        ALL - {"test_reported_cv_f1", "test_reported_metrics_are_held_out"}),
     "forged-names-params-hook-metrics-builtins": (
         # (the forgery goes last: its source contains the other cells' markers)
         {"load_breast_cancer(return": "pass", "def build_pipeline": "pass",

@@ -125,8 +125,10 @@ def answer_question(question, documents, client):
     return "The answer is in the context."
 ''',
 }
-LOOKUPS_AND_RULES_PASS = {"test_predict_in_eval_mode", "test_val_accuracy_is_on_validation_rows",
-                          "test_build_cnn", "test_cosine_top_k", "test_retrieve_finds_the_document"}
+# val_accuracy is judged against mlp_model's own predictions on the grader's labels (not the
+# learner's predict), so a lookup model's reported number earns nothing
+LOOKUPS_AND_RULES_PASS = {"test_predict_in_eval_mode", "test_build_cnn", "test_cosine_top_k",
+                          "test_retrieve_finds_the_document"}
 
 FIGHTS_THE_HARNESS = {
     "def train_model": '''
@@ -207,8 +209,8 @@ def answer_question(question, documents, client):
 # the frame search finds no labels (they never enter the kernel); the flood and the forged
 # reply leave the client unanswered (over the call cap: EOFError)
 # (a constant predict is honestly repeatable, and val_accuracy honestly its accuracy)
-FIGHTS_THE_HARNESS_PASS = {"test_predict_in_eval_mode", "test_val_accuracy_is_on_validation_rows",
-                           "test_cosine_top_k", "test_retrieve_finds_the_document"}
+FIGHTS_THE_HARNESS_PASS = {"test_predict_in_eval_mode", "test_cosine_top_k",
+                           "test_retrieve_finds_the_document"}
 
 
 def grade_month5(nb: nbformat.NotebookNode, tier: str, folder: Path) -> GradeResult:

@@ -44,7 +44,7 @@ class Submission:
 
     def read_bytes(self) -> bytes:
         if self.path.is_dir():  # a repository (mlgrade.repo.batch): packed as a .zip
-            from mlgrade.repo.batch import pack_repository
+            from mlgrade.repo.intake import pack_repository
 
             return pack_repository(self.path)
         return self.path.read_bytes()

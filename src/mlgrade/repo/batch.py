@@ -9,9 +9,6 @@ Anything else is skipped and listed.
 
 from __future__ import annotations
 
-import io
-import os
-import stat
 import zipfile
 from pathlib import Path
 
@@ -26,35 +23,7 @@ from mlgrade.batch.submissions import (
     extract_zip,
 )
 from mlgrade.errors import NotebookInputError, UsageError
-from mlgrade.repo.intake import MAX_FILES, MAX_TOTAL_BYTES, SKIPPED_DIRS
-
-_EPOCH = (1980, 1, 1, 0, 0, 0)  # every entry's time: the same folder packs to the same bytes
-
-
-def pack_repository(path: Path) -> bytes:
-    """The repository at ``path`` as ``.zip`` bytes: a ``.zip`` file as it is; a folder's
-    regular files (sorted, no links, without ``.git`` and other caches), deterministically."""
-    if path.is_file():
-        return path.read_bytes()
-    buffer = io.BytesIO()
-    files = total = 0
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for folder, dirs, names in os.walk(path):  # never follows links to folders
-            dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
-            for name in sorted(names):
-                full = Path(folder) / name
-                st = full.lstat()
-                if not stat.S_ISREG(st.st_mode):
-                    continue  # intake says so when it grades the original; a copy drops them
-                files, total = files + 1, total + st.st_size
-                if files > MAX_FILES or total > MAX_TOTAL_BYTES:
-                    raise NotebookInputError(f"{path} is too large to grade (more than "
-                                             f"{MAX_FILES} files or {MAX_TOTAL_BYTES // 2**20} MiB).")
-                # under one top folder, which intake drops (as it drops GitHub's)
-                info = zipfile.ZipInfo(f"repo/{full.relative_to(path).as_posix()}", _EPOCH)
-                info.external_attr = (stat.S_IFREG | 0o644) << 16
-                archive.writestr(info, full.read_bytes())
-    return buffer.getvalue()
+from mlgrade.repo.intake import pack_repository
 
 
 def discover_repositories(input_path: Path, assignment: str, extract_to: Path | None = None) -> Discovery:
