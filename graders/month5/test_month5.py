@@ -438,7 +438,9 @@ state = {'sent': False}
 def report(module, args, out):
     if not state['sent']:
         state['sent'] = True
-        input(json.dumps({'grad': bool(torch.is_grad_enabled()),
+        # the input() of the moment of the call (the probe is made before call_with_stdin
+        # opens the channel; in-notebook checks route input() over a pipe)
+        __import__('builtins').input(json.dumps({'grad': bool(torch.is_grad_enabled()),
                           'requires_grad': bool(getattr(out, 'requires_grad', False))}))
 
 
