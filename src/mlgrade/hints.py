@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 from nbformat import NotebookNode
 
+from mlgrade.bridge.client import NOT_DEFINED
 from mlgrade.results import CellError, Execution, TestStatus
 
 if TYPE_CHECKING:  # the graders' runner imports pytest: not needed to rewrite a hint
     from mlgrade.grading.runner import GraderRun
 
 # the bridge's feedback for a missing name (mlgrade.bridge.client)
-_MISSING = re.compile(r"^`([A-Za-z_][\w.]*?)(?:\(\.\.\.\))?` is not defined: did you complete and "
-                      r"run its cell\?$")
+_MISSING = re.compile(r"^`([A-Za-z_][\w.]*?)(?:\(\.\.\.\))?`" + re.escape(NOT_DEFINED) + "$")
 
 
 def _defines(source: str, name: str) -> bool:

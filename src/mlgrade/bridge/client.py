@@ -106,6 +106,10 @@ class CallTimedOut(LearnerFailure):
         self.seconds = seconds
 
 
+# the hint for a name the notebook never defined (mlgrade.hints recognises it)
+NOT_DEFINED = " is not defined: did you complete and run its cell?"
+
+
 def timeout_failure(what: str, seconds: float) -> CallTimedOut:
     return CallTimedOut(f"{what} took longer than {seconds:.0f} s and was stopped "
                         "(an infinite loop, or much slower code than needed?).", seconds)
@@ -234,7 +238,7 @@ class Notebook:
                 raise LearnerFailure(f"{whose} is {article} {owner}, which has no "
                                      f"`{path.rsplit('.', 1)[-1]}`: "
                                      "return (or store) the kind of object the question asks for.")
-            raise LearnerFailure(f"`{path}` is not defined: did you complete and run its cell?")
+            raise LearnerFailure(f"`{path}`{NOT_DEFINED}")
         if status == "raised":
             ename, evalue = str(answer.get("ename")), str(answer.get("evalue", ""))[:300]
             if ename == "NotImplementedError":

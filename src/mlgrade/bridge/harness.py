@@ -234,34 +234,23 @@ def _resolve(target: dict[str, Any]) -> Any:
             raise NameError(path[0] if path else "")
         obj, path = ns[path[0]], path[1:]
     for part in path:
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise _MissingPart(_name(type(obj))) from None
     return obj
 
 
-def _owner(target: dict[str, Any]) -> str | None:
-    """The type of the object that lacks the last part of ``target`` (``int`` when the learner
-    returned 42 where a pipeline was expected), or None when the first name itself is
-    missing."""
-    path = target.get("path", "").split(".") if target.get("path") else []
-    try:
-        if target.get("ref"):
-            obj = _refs[target["ref"]]
-        else:
-            ns = _user_ns()
-            if not path or path[0] not in ns:
-                return None
-            obj, path = ns[path[0]], path[1:]
-        for part in path:
-            nxt = getattr(obj, part, _MISSING)
-            if nxt is _MISSING:
-                return _name(type(obj))
-            obj = nxt
-    except Exception:
-        return None
-    return None
+_MISSING = object()  # a name the patch of a call adds, to be removed again afterwards
 
 
-_MISSING = object()
+class _MissingPart(AttributeError):
+    """The name exists but what it holds lacks the next part of the path (``owner``: its type,
+    e.g. ``int`` when the learner returned 42 where a pipeline was expected)."""
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(owner)
+        self.owner = owner
 
 
 def _describe(obj: Any) -> dict[str, Any]:
@@ -335,7 +324,7 @@ def answer(payload: str) -> dict[str, Any]:
             obj: Any = _resolve(req["target"]) if "target" in req else None
         except (NameError, AttributeError, KeyError) as exc:
             return {"status": "missing", "name": req["target"].get("path", ""), "detail": str(exc),
-                    "owner": _owner(req["target"])}
+                    "owner": getattr(exc, "owner", None)}
         if op == "describe":
             return {"status": "ok", "value": encode(_describe(obj))}
         if op == "drop":

@@ -117,10 +117,12 @@ def _is_fixture(fn: ast.FunctionDef) -> bool:
     return False
 
 
-def _source_label(node: ast.Call, name: str) -> str:
+def _source_label(node: ast.Call, name: str, args: list[ast.expr] | None = None) -> str:
     """The label of a learner value: the learner name it reads when the call names it with a
-    literal (``call:predict``), else the call's own position."""
-    first = node.args[0] if node.args else None
+    literal first argument (``call:predict``; ``args``: the arguments that count, default the
+    call's own), else the call's own position."""
+    args = node.args if args is None else args
+    first = args[0] if args else None
     if isinstance(first, ast.Constant) and isinstance(first.value, str):
         return f"{name}:{first.value}"
     return f"{name}@{node.lineno}:{node.col_offset}"
@@ -311,9 +313,8 @@ class _FileLint:
         if name and any(isinstance(a, ast.Name) and a.id == NOTEBOOK for a in handed):
             # a helper the lint cannot see into, handed the notebook: what it returns is
             # learner data
-            receiver = receiver | {_source_label(ast.Call(func=func, args=[
-                a for a in node.args if not (isinstance(a, ast.Name) and a.id == NOTEBOOK)],
-                keywords=[], lineno=node.lineno, col_offset=node.col_offset), name)}
+            named = [a for a in node.args if not (isinstance(a, ast.Name) and a.id == NOTEBOOK)]
+            receiver = receiver | {_source_label(node, name, named)}
         return receiver | _union(args) | _union(list(kwargs.values()))
 
     # -- sinks ----------------------------------------------------------------------------
