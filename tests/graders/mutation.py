@@ -9,7 +9,7 @@ docs/graders.md ("Instructions and mutants").
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 
 import pytest
 from _pytest.mark import ParameterSet
@@ -36,20 +36,31 @@ def check_case(grade: Callable[..., GradeResult], name: str, case: Case) -> Grad
     """Grade the case's notebook and assert its exact verdict; returns the result."""
     nb = mutant(name, {r.cell: r.source for r in case.replacements})
     result = grade(name, nb)
-    assert result.status == "graded", (case.name, result.reason)
-    errored = [(t.id, t.feedback) for t in result.tests if t.status == "error"]
-    assert errored == [], f"{case.name}: grader errors {errored}"
     if isinstance(case, Alternative):
-        lost = [(t.id, t.feedback) for t in result.tests if t.status != "passed"]
-        assert lost == [], f"{case.name}: {lost}"
-        assert result.full_marks
-        return result
-    assert failed_tests(result) == set(case.fails), (
-        f"{case.name}: failed {sorted(failed_tests(result))}, expected {sorted(case.fails)}; "
-        f"feedback {feedback_by_test(result)}")
-    feedback = feedback_by_test(result)
-    for test, text in case.feedback:
-        assert text in feedback[test], f"{case.name}: {test} said {feedback[test]!r}"
-    lost = sum(t.points for t in result.tests if t.id in case.fails)
-    assert result.score == pytest.approx(result.max_score - lost)
+        assert_verdict(result, case.name)
+    else:
+        assert_verdict(result, case.name, case.fails, case.feedback)
     return result
+
+
+def assert_verdict(result: GradeResult, name: str, fails: Collection[str] | None = None,
+                   feedback: Iterable[tuple[str, str]] = ()) -> None:
+    """A known-wrong case (``fails`` given) fails exactly ``fails``, each named test's feedback
+    holding its text, and loses exactly their points; a correct one (``fails`` None) earns full
+    marks. Either way: graded, and no grader error. Notebook and repository cases alike."""
+    assert result.status == "graded", (name, result.reason)
+    errored = [(t.id, t.feedback) for t in result.tests if t.status == "error"]
+    assert errored == [], f"{name}: grader errors {errored}"
+    if fails is None:
+        lost = [(t.id, t.feedback) for t in result.tests if t.status != "passed"]
+        assert lost == [], f"{name}: {lost}"
+        assert result.full_marks
+        return
+    assert failed_tests(result) == set(fails), (
+        f"{name}: failed {sorted(failed_tests(result))}, expected {sorted(fails)}; "
+        f"feedback {feedback_by_test(result)}")
+    said = feedback_by_test(result)
+    for test, text in feedback:
+        assert text in said[test], f"{name}: {test} said {said[test]!r}"
+    points = sum(t.points for t in result.tests if t.id in fails)
+    assert result.score == pytest.approx(result.max_score - points)
