@@ -29,12 +29,23 @@ NOTEBOOK = notebook_from_cells(
     "    return 2 * half(x)\n"
     "def answer():\n"
     "    return 42\n"
+    "def listing(x):\n"
+    "    import os\n"
+    "    return sorted(n for n in os.listdir('.') if n.startswith('.mlgrade'))\n"
     "model = 42",
 )
 
 GRADERS = '''
 import numpy as np
 from mlgrade.grading import Expr, LearnerFailure, expect, points
+
+@points(1)
+def test_a_large_argument_arrives_whole_and_leaves_nothing_behind(nb, rng, job_dir):
+    big = rng.normal(size=(400, 50))  # 160 KB of float64: sent in a file, not the cell
+    expect(np.array_equal(nb.call("identity", big), big), "a large argument changed on the way")
+    expect(nb.call("listing", big) == [], "the learner's function saw the request file")
+    expect(not list(job_dir.glob(".mlgrade-request-*")), "a request file was left behind")
+
 
 @points(1)
 def test_fit_discard_then_predict(nb, rng):
@@ -114,4 +125,4 @@ def test_bridge_features(tmp_path: Path) -> None:
     result = check_notebook(folder / "bridge.ipynb", load_assignment(folder),
                             resolve_settings({}, None, {})).result
     assert [(t.id, t.status, t.feedback) for t in result.tests if t.status != "passed"] == []
-    assert result.score == 6
+    assert result.score == 7

@@ -41,4 +41,11 @@ def job_folder(assignment: Assignment) -> Iterator[tuple[Path, Path]]:
             )
 
 
-__all__ = ["job_folder"]
+def shield(sandbox: object, assignment: Assignment) -> None:
+    """Hide the assignment's graders from the kernel ``sandbox`` will start."""
+    protect = getattr(sandbox, "protect", None)
+    if protect is not None:
+        protect(assignment.folder, assignment.graders)
+
+
+__all__ = ["job_folder", "shield"]

@@ -29,7 +29,7 @@ from mlgrade.errors import NotebookInputError
 from mlgrade.execute import run_notebook
 from mlgrade.fsutil import open_atomic
 from mlgrade.hints import point_at_broken_cells
-from mlgrade.jobfolder import job_folder
+from mlgrade.jobfolder import job_folder, shield
 from mlgrade.kernel import KernelSession
 from mlgrade.notebook import read_notebook
 from mlgrade.results import Execution, GradeResult, SubmissionStatus
@@ -77,13 +77,6 @@ class Checked:
 
 # after the grading deadline, how long the graders' thread gets to notice the kernel is gone
 JOIN_GRACE_S = 10.0
-
-
-def shield(sandbox: Sandbox, assignment: Assignment) -> None:
-    """Hide the assignment's graders from the kernel the sandbox will start."""
-    protect = getattr(sandbox, "protect", None)
-    if protect is not None:
-        protect(assignment.folder, assignment.graders)
 
 
 class _GraderThread(threading.Thread):

@@ -6,7 +6,7 @@ It is exactly what a start on demand (:func:`mlgrade.pipeline.grade_in_kernel`) 
 - a fresh job folder of its own (:func:`mlgrade.jobfolder.job_folder`: the assignment's data
   copied in, nothing else), never one a submission has used;
 - a sandbox of its own, of the tier and limits the submission's would have, with the
-  assignment's graders hidden (:func:`mlgrade.pipeline.shield`); as root it leases its own
+  assignment's graders hidden (:func:`mlgrade.jobfolder.shield`); as root it leases its own
   uid (:class:`mlgrade.sandbox.slots.SlotLease` skips a uid that is held), so the submission
   running meanwhile can neither reach it nor be reaped with it;
 - its canary, run before any learner code.
@@ -51,8 +51,7 @@ class PrestartedKernel:
 
     def spawn(self) -> None:
         """Make the job folder and start the kernel's process (it boots on its own)."""
-        from mlgrade.jobfolder import job_folder
-        from mlgrade.pipeline import shield
+        from mlgrade.jobfolder import job_folder, shield
 
         job, run = self._folder.enter_context(job_folder(self.assignment))
         nb = _placeholder()
@@ -121,6 +120,22 @@ class PrestartedKernel:
             self._folder.close()
 
 
+@contextlib.contextmanager
+def started_early(assignment: Assignment, settings: Settings,
+                  sandbox: Sandbox) -> Iterator[PrestartedKernel | None]:
+    """A kernel for the one submission a ``check`` is about to read: its process starts now
+    and boots while mlgrade reads the notebook and loads the rest of itself (None: it could
+    not start early, and the check starts one on demand, which reports the problem). What the
+    block leaves of it is shut down."""
+    standby = Standby()
+    standby.prepare(assignment, settings, sandbox)
+    try:
+        with standby.take(assignment, settings) as kernel:
+            yield kernel
+    finally:
+        standby.close()
+
+
 class Standby:
     """A batch worker's one pre-started kernel, for its next submission."""
 
@@ -181,4 +196,4 @@ class Standby:
                 self._problem = exc
 
 
-__all__ = ["PrestartedKernel", "Standby"]
+__all__ = ["PrestartedKernel", "Standby", "started_early"]

@@ -8,7 +8,11 @@ as plain data and is decoded strictly in this process. Failures that are the lea
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -38,6 +42,10 @@ _INSTALL = (
     "del _s, _t, _m\n"
 )
 _REQUEST = "__import__('sys').modules['_mlgrade_harness'].request({payload!r})"
+_REQUEST_FILE = "__import__('sys').modules['_mlgrade_harness'].request_file({path!r})"
+# a request larger than this travels in a file in the job folder, not in the cell's source
+# (IPython transforms a cell's source at about 0.3 s per MB; reading a file costs nothing)
+INLINE_REQUEST_BYTES = 16_384
 
 
 @dataclass(frozen=True)
@@ -169,9 +177,42 @@ class CellTransport:
 
     def exchange(self, payload: str, timeout: float, what: str) -> list[Any]:
         self._ensure_harness()
-        outputs = self._run(_REQUEST.format(payload=payload), timeout, what)
+        with _request_file(Path(str(self._kernel.job_dir)), payload) as path:
+            source = (_REQUEST.format(payload=payload) if path is None
+                      else _REQUEST_FILE.format(path=str(path)))
+            outputs = self._run(source, timeout, what)
         return [o["data"][harness.MIME] for o in outputs
                 if o.get("output_type") == "display_data" and harness.MIME in o.get("data", {})]
+
+
+@contextlib.contextmanager
+def _request_file(folder: Path, payload: str) -> Iterator[Path | None]:
+    """A large request written to a new file in the kernel's folder (None: send it inline).
+
+    The name is unpredictable and the file is created exclusively, never through a link. The
+    kernel's code could still change it before the harness reads it, but that only changes the
+    arguments its own functions receive: verdicts never rest on the kernel (docs/security.md).
+    The harness removes the file before any learner code runs; it is removed here too."""
+    if len(payload) <= INLINE_REQUEST_BYTES:
+        yield None
+        return
+    path = folder / f".mlgrade-request-{secrets.token_hex(8)}.json"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                     0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(payload)
+        os.chmod(path, 0o644)  # readable by the kernel's uid whatever our umask
+    except OSError:  # a full disk, a folder we cannot write: the slow way still works
+        with contextlib.suppress(OSError):
+            path.unlink()
+        yield None
+        return
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 class Notebook:

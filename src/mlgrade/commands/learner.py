@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from mlgrade.config import OFFICIAL_FORMATS, Settings, resolve_settings, with_se
 from mlgrade.errors import ExitCode, NotebookInputError, UsageError
 from mlgrade.fsutil import copy_file_atomic
 from mlgrade.render import Format
+
+if TYPE_CHECKING:
+    from mlgrade.prestart import PrestartedKernel
 
 app = sub_app()
 
@@ -166,6 +169,26 @@ def _check_once(a: Assignment, root: Path, path: Path, settings: Settings,
                 save_executed: Path | None, keep_going: bool = False) -> ExitCode:
     """One run and its report; the exit code it earns. With ``keep_going`` (``--watch``), an
     input error is reported as a line and the watch goes on (the file may be mid-save)."""
+    if a.is_repository or not path.is_file():
+        return _check_now(a, root, path, settings, questions, format, output, save_executed,
+                          keep_going, None)
+    from mlgrade.sandbox import choose_sandbox, probe_ahead
+
+    probe = probe_ahead(settings)  # bubblewrap's probe runs while the kernel's modules load
+    from mlgrade.prestart import started_early
+
+    if probe is not None:
+        probe.join()
+    # the kernel boots while the rest of mlgrade loads and the notebook is read
+    with started_early(a, settings, choose_sandbox(settings)) as kernel:
+        return _check_now(a, root, path, settings, questions, format, output, save_executed,
+                          keep_going, kernel)
+
+
+def _check_now(a: Assignment, root: Path, path: Path, settings: Settings,
+               questions: tuple[str, ...] | None, format: Format, output: Path | None,
+               save_executed: Path | None, keep_going: bool,
+               kernel: PrestartedKernel | None) -> ExitCode:
     from mlgrade.commands._progress import LiveProgress, PlainProgress
     from mlgrade.commands._quiet import native_output_silenced
     from mlgrade.errors import MlgradeError
@@ -178,7 +201,7 @@ def _check_once(a: Assignment, root: Path, path: Path, settings: Settings,
 
             return check_repository(path, a, settings, observer=observer, questions=questions)
         return check_notebook(path, a, settings, save_executed=save_executed, observer=observer,
-                              questions=questions)
+                              questions=questions, prestarted=kernel)
 
     try:
         if path.is_file() and not a.is_repository:

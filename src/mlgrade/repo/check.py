@@ -21,7 +21,8 @@ from mlgrade import __version__
 from mlgrade.assignments import Assignment, require_packages
 from mlgrade.config import Settings
 from mlgrade.errors import NotebookInputError
-from mlgrade.pipeline import Checked, Observer, Progress, _noop, grade_in_kernel, shield
+from mlgrade.jobfolder import shield
+from mlgrade.pipeline import Checked, Observer, Progress, _noop, grade_in_kernel
 from mlgrade.repo import REPO_DIR
 from mlgrade.repo.intake import Intake, copy_repository
 from mlgrade.sandbox import UNISOLATED_NOTICE, Sandbox, choose_sandbox

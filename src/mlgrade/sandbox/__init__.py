@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -123,6 +124,16 @@ HOW_TO = ("install bubblewrap (`sudo apt-get install -y bubblewrap`) and run mlg
           "`--isolation none` grades without a sandbox, stamped UNISOLATED")
 
 
+def probe_ahead(settings: Settings) -> threading.Thread | None:
+    """Start the probe :func:`choose_sandbox` will need (one bubblewrap run) in the background,
+    so that it overlaps other start-up work; join the thread before choosing."""
+    if settings.isolation == "none" or not sys.platform.startswith("linux"):
+        return None
+    thread = threading.Thread(target=namespaced_problem, name="mlgrade-probe", daemon=True)
+    thread.start()
+    return thread
+
+
 def choose_sandbox(settings: Settings, purpose: str = "check", slot: int = 0) -> Sandbox:
     """The sandbox for ``settings.isolation`` (``auto`` picks the best available tier).
 
@@ -155,5 +166,5 @@ def choose_sandbox(settings: Settings, purpose: str = "check", slot: int = 0) ->
 __all__ = [
     "FILE_SIZE_MB", "HOW_TO", "KernelLaunch", "NamespacedSandbox", "NoSandbox", "ProcessSandbox",
     "Sandbox", "UNISOLATED_NOTICE", "choose_sandbox", "ipykernel_argv", "kernel_env",
-    "kernel_python", "rlimit_argv",
+    "kernel_python", "probe_ahead", "rlimit_argv",
 ]
