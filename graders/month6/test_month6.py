@@ -40,7 +40,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mlgrade.grading import LearnerFailure, as_numbers, expect, expect_close, points
 from mlgrade.grading.estimators import SPEC_SOURCE, grader_fit, rebuild, started
-from mlgrade.grading.files import copy_job_tree, read_job_file, run_isolated
+from mlgrade.grading.files import IsolatedChild, copy_job_tree, read_job_file
 from mlgrade.grading.http import serve_app
 
 FEATURES = ["tenure_months", "monthly_charges", "support_tickets", "contract_type"]
@@ -403,7 +403,7 @@ RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 def _sibling(name):
     """A helper module beside this file (the graders are not on sys.path), loaded under a
-    private name; run_isolated's child finds it by its file."""
+    private name; the isolated child finds it by its file."""
     module_name = f"_mlgrade_month6_{name}"
     spec = importlib.util.spec_from_file_location(module_name, Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
@@ -415,13 +415,13 @@ def _sibling(name):
 read_mlflow_run = _sibling("mlflow_reader").read_mlflow_run
 
 
-def _read_run(tmp, store_uri, run_id):
-    """MLflow's client reading the grader's copy of the store in a child process (run_isolated's
-    timeout bounds it); the copy is removed afterwards. Started in the background: importing
-    MLflow there takes seconds of CPU, which overlap with the other tests' questions to the
-    kernel."""
+def _read_run(reader, tmp, store_uri, run_id):
+    """MLflow's client reading the grader's copy of the store in ``reader``, a child process
+    (its timeout bounds it); the copy is removed afterwards. The child imported MLflow (seconds
+    of CPU) while the notebook ran, and reads in the background while other tests question
+    the kernel."""
     try:
-        return run_isolated(
+        return reader.run(
             read_mlflow_run, store_uri, run_id, timeout=60,
             what="no MLflow run with the returned id could be read under the tracking URI "
             "log_experiment was given (call mlflow.set_tracking_uri(tracking_uri) before "
@@ -448,6 +448,15 @@ def _tracking_rows(rng, n, sign=1.0):
 
 
 def _log_experiment(nb, seed, job_dir):
+    reader = IsolatedChild(preload=("mlflow",))  # imports MLflow while the notebook runs
+    try:
+        return _log_and_read(nb, seed, job_dir, reader)
+    except BaseException:
+        reader.close()
+        raise
+
+
+def _log_and_read(nb, seed, job_dir, reader):
     rng = np.random.default_rng([seed, 4])
     X, y = _tracking_rows(rng, 600)
     X_val, y_val = _tracking_rows(rng, 300, sign=-1.0)
@@ -469,7 +478,7 @@ def _log_experiment(nb, seed, job_dir):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    reading = started(lambda: _read_run(tmp, copy.as_uri(), run_id))
+    reading = started(lambda: _read_run(reader, tmp, copy.as_uri(), run_id))
     return params, (X, y, X_val, y_val), reading, name
 
 

@@ -1,13 +1,16 @@
 """Reading what the learner's code wrote in the job folder, without following it anywhere:
 every path component opened with ``O_NOFOLLOW`` (walking with directory descriptors), the
 file with ``O_NONBLOCK`` (a FIFO never blocks), regular files only, a cap enforced while
-reading. Below both the bridge (``nb.read_file``) and the graders' file helpers
+reading; and files the grader writes there at unpredictable names, never through a link.
+Below both the bridge (``nb.read_file``, large requests) and the graders' file helpers
 (:mod:`mlgrade.grading.files`, whose docstring has the full contract)."""
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -131,4 +134,47 @@ def read_job_file(job_dir: Path, relpath: str, max_bytes: int) -> bytes:
         os.close(fd)
 
 
-__all__ = ["read_job_file"]
+def fresh_path(job_dir: Path, prefix: str, suffix: str) -> Path:
+    """Create an empty file at an unpredictable name in ``job_dir``; see the module doc."""
+    if "/" in prefix + suffix or "\0" in prefix + suffix:
+        raise ValueError("prefix and suffix are file-name parts, not paths")
+    job_dir = Path(job_dir)
+    dir_fd = os.open(job_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
+    try:
+        owner = os.fstat(dir_fd)
+        for _ in range(8):
+            name = f"{prefix}{secrets.token_hex(8)}{suffix}"
+            try:
+                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC,
+                             0o644, dir_fd=dir_fd)
+            except FileExistsError:
+                continue
+            try:
+                os.fchmod(fd, 0o644)
+                if os.geteuid() == 0:  # the learner's kernel (the folder's owner) may read it
+                    os.fchown(fd, owner.st_uid, owner.st_gid)
+            finally:
+                os.close(fd)
+            return job_dir / name
+    finally:
+        os.close(dir_fd)
+    raise FileExistsError(errno.EEXIST, "no fresh name found", str(job_dir))
+
+
+def write_job_file(path: Path, data: bytes) -> None:
+    """Replace the content of the grader's own file ``path`` (made by :func:`fresh_path`);
+    refuses to follow a link or write into anything but a regular file."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LearnerFailure(f"{Path(path).name} was replaced by the notebook; "
+                                 "leave the grader's files alone.")
+        os.ftruncate(fd, 0)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+__all__ = ["fresh_path", "read_job_file", "write_job_file"]

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ from mlgrade.bridge import harness
 from mlgrade.bridge.codec import DecodeError, decode_value, read_npy_bytes, strict_json
 from mlgrade.bridge.refs import Ref, Target
 from mlgrade.failures import LearnerFailure as LearnerFailure  # graders import it from here
-from mlgrade.jobfiles import read_job_file
+from mlgrade.jobfiles import fresh_path, read_job_file, write_job_file
 
 if TYPE_CHECKING:  # at run time only the CLI's grading session needs them (nbclient)
     from mlgrade.bridge.dispatch import KernelDispatcher, StdinAnswer
@@ -189,23 +187,22 @@ class CellTransport:
 def _request_file(folder: Path, payload: str) -> Iterator[Path | None]:
     """A large request written to a new file in the kernel's folder (None: send it inline).
 
-    The name is unpredictable and the file is created exclusively, never through a link. The
-    kernel's code could still change it before the harness reads it, but that only changes the
-    arguments its own functions receive: verdicts never rest on the kernel (docs/security.md).
-    The harness removes the file before any learner code runs; it is removed here too."""
+    The file gets an unpredictable name and is never written through a link
+    (:func:`mlgrade.jobfiles.fresh_path`). The kernel's code could still change it before the
+    harness reads it, but that only changes the arguments its own functions receive: verdicts
+    never rest on the kernel (docs/security.md). The harness removes the file before any
+    learner code runs; it is removed here too."""
     if len(payload) <= INLINE_REQUEST_BYTES:
         yield None
         return
-    path = folder / f".mlgrade-request-{secrets.token_hex(8)}.json"
+    path = None
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                     0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-        os.chmod(path, 0o644)  # readable by the kernel's uid whatever our umask
-    except OSError:  # a full disk, a folder we cannot write: the slow way still works
-        with contextlib.suppress(OSError):
-            path.unlink()
+        path = fresh_path(folder, ".mlgrade-request-", ".json")
+        write_job_file(path, payload.encode("utf-8"))
+    except (OSError, LearnerFailure):  # a full disk, a swapped file: the slow way still works
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
         yield None
         return
     try:

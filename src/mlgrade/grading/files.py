@@ -50,13 +50,11 @@ Example (month 6)::
 from __future__ import annotations
 
 import contextlib
-import errno
 import importlib
 import importlib.util
 import io
 import os
 import pickle
-import secrets
 import signal
 import stat
 import subprocess
@@ -76,7 +74,9 @@ from mlgrade.jobfiles import (
     _refuse,
     _walk,
 )
-from mlgrade.jobfiles import read_job_file as read_job_file  # part of this module's contract
+from mlgrade.jobfiles import fresh_path as fresh_path  # part of this module's contract
+from mlgrade.jobfiles import read_job_file as read_job_file
+from mlgrade.jobfiles import write_job_file as write_job_file
 
 MAX_RESULT_BYTES = 64 * 1024 * 1024  # what run_isolated accepts back from its child
 READER_MEMORY_MB = 2048  # run_isolated's child: its imports (MLflow's) and the reading
@@ -178,49 +178,6 @@ def _write_copy(fd: int, name: str, target: Path, max_bytes: int) -> int:
         os.close(out)
 
 
-def fresh_path(job_dir: Path, prefix: str, suffix: str) -> Path:
-    """Create an empty file at an unpredictable name in ``job_dir``; see the module doc."""
-    if "/" in prefix + suffix or "\0" in prefix + suffix:
-        raise ValueError("prefix and suffix are file-name parts, not paths")
-    job_dir = Path(job_dir)
-    dir_fd = os.open(job_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
-    try:
-        owner = os.fstat(dir_fd)
-        for _ in range(8):
-            name = f"{prefix}{secrets.token_hex(8)}{suffix}"
-            try:
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC,
-                             0o644, dir_fd=dir_fd)
-            except FileExistsError:
-                continue
-            try:
-                os.fchmod(fd, 0o644)
-                if os.geteuid() == 0:  # the learner's kernel (the folder's owner) may read it
-                    os.fchown(fd, owner.st_uid, owner.st_gid)
-            finally:
-                os.close(fd)
-            return job_dir / name
-    finally:
-        os.close(dir_fd)
-    raise FileExistsError(errno.EEXIST, "no fresh name found", str(job_dir))
-
-
-def write_job_file(path: Path, data: bytes) -> None:
-    """Replace the content of the grader's own file ``path`` (made by :func:`fresh_path`);
-    refuses to follow a link or write into anything but a regular file."""
-    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise LearnerFailure(f"{Path(path).name} was replaced by the notebook; "
-                                 "leave the grader's files alone.")
-        os.ftruncate(fd, 0)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-
-
 # -------------------------------------------------------------- third-party readers, isolated
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -264,7 +221,12 @@ def _resolve(module: str, file: str | None, qualname: str) -> Any:
 
 
 _BOOTSTRAP = (
-    "import pickle, sys\n"
+    "import importlib, pickle, sys\n"
+    "for name in sys.argv[1:]:  # preloaded while the job is still being prepared\n"
+    "    try:\n"
+    "        importlib.import_module(name)\n"
+    "    except Exception:\n"
+    "        pass\n"
     "job = pickle.load(sys.stdin.buffer)\n"
     "sys.path[:] = job['path']\n"
     "from mlgrade.grading.files import _child_main\n"
@@ -306,19 +268,61 @@ def run_isolated(fn: Callable[..., Any], *args: Any, timeout: float, what: str) 
     The child is a fresh interpreter started with ``subprocess`` (not ``multiprocessing``,
     whose ``spawn`` re-runs an unguarded ``__main__`` and whose ``fork`` is unsafe beside the
     kernel-driving thread), in a session of its own so a timeout kills everything it started."""
-    job = pickle.dumps({"where": _locate(fn), "args": args, "path": list(sys.path)})
-    proc = subprocess.Popen([sys.executable, "-c", _BOOTSTRAP], stdin=subprocess.PIPE,
+    return _finish(_start_child(()), fn, args, timeout, what)
+
+
+class IsolatedChild:
+    """The child interpreter of one :func:`run_isolated` call, started ahead of need: it
+    imports ``preload`` (module names, e.g. ``("mlflow",)``: seconds of CPU) while the grader
+    does other work, such as waiting for the notebook to run. :meth:`run` hands it its one job;
+    :meth:`close` stops it if that never comes (safe after :meth:`run`)."""
+
+    def __init__(self, preload: tuple[str, ...] = ()) -> None:
+        self._proc: subprocess.Popen[bytes] | None = _start_child(preload)
+
+    def run(self, fn: Callable[..., Any], *args: Any, timeout: float, what: str) -> Any:
+        """As :func:`run_isolated`, in this child."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            raise RuntimeError("an IsolatedChild runs one job")
+        return _finish(proc, fn, args, timeout, what)
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            _stop(proc)
+
+
+def _start_child(preload: tuple[str, ...]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", _BOOTSTRAP, *preload], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            with contextlib.suppress(OSError):
+                stream.close()
+    proc.wait()
+
+
+def _finish(proc: subprocess.Popen[bytes], fn: Callable[..., Any], args: tuple[Any, ...],
+            timeout: float, what: str) -> Any:
+    try:
+        job = pickle.dumps({"where": _locate(fn), "args": args, "path": list(sys.path)})
+    except BaseException:
+        _stop(proc)
+        raise
     try:
         out, _ = proc.communicate(job, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise LearnerFailure(f"{what}: reading it took longer than {timeout:.0f} s.") from None
     finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        _stop(proc)
     try:
         status, payload = pickle.loads(out)  # written by _child_main, our own code
     except Exception:
@@ -331,5 +335,5 @@ def run_isolated(fn: Callable[..., Any], *args: Any, timeout: float, what: str) 
         raise LearnerFailure(f"{what}: the reader's answer is not plain data ({exc}).") from None
 
 
-__all__ = ["LearnerFailure", "copy_job_tree", "fresh_path", "read_job_file", "run_isolated",
-           "write_job_file"]
+__all__ = ["IsolatedChild", "LearnerFailure", "copy_job_tree", "fresh_path", "read_job_file",
+           "run_isolated", "write_job_file"]
