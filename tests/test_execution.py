@@ -127,3 +127,11 @@ def test_whole_notebook_timeout_stops_execution(grade) -> None:
     result = grade("month2", nb("infinite_loop"), cell_timeout=30, notebook_timeout=2)
     assert result.execution.timed_out or any(e.ename == "Timeout" for e in result.execution.errors)
     assert not result.full_marks
+
+
+def test_a_notebook_without_cells_fails_each_test_with_its_reason(grade) -> None:
+    result = grade("month2", nb("no_cells"))
+    assert result.score == 0 and result.execution.kernel_restarts == 0
+    feedback = {t.id: t.feedback for t in result.tests}
+    assert "`prediction` is not defined" in feedback["test_prediction"]
+    assert not any("kernel died" in text for text in feedback.values())

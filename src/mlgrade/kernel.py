@@ -214,15 +214,21 @@ class KernelSession:
         client.start_cell(index)
         start = time.perf_counter()
         # nbclient stores the executed cell at nb.cells[index]: for a hidden cell (index -1)
-        # that would overwrite the notebook's last cell, so put it back afterwards
-        last = self.nb.cells[-1] if index < 0 and self.nb.cells else None
+        # that would overwrite the notebook's last cell, so put it back afterwards (a notebook
+        # without cells gets a stand-in for that time)
+        stand_in = index < 0 and not self.nb.cells
+        if stand_in:
+            self.nb.cells.append(new_code_cell(""))
+        last = self.nb.cells[-1] if index < 0 else None
         try:
             with Watchdog(self._pgid, timeout) as watchdog:
                 status = self._execute(client, cell, index, store_history, watchdog)
         finally:
             client.cap_override = None
             client.finish_streams()
-            if last is not None:
+            if stand_in:
+                self.nb.cells.clear()
+            elif last is not None:
                 self.nb.cells[-1] = last
         if index >= 0 and status in ("ok", "error"):
             self.completed.append(cell)
