@@ -319,7 +319,9 @@ def classroom_template(assignment: Assignment, dest: Path, *, install: str | Non
     spec = install or f"{CLASSROOM_WHEEL_DIR}/{wheel_file}"
     points = assignment.total_points or sum(t.points for t in tests)
     if assignment.is_repository:
-        return written + repo_platforms.learner_readme(assignment, dest, spec, points)
+        return written + repo_platforms.learner_readme(
+            assignment, dest, install=with_extras(spec, [assignment.extra] if assignment.extra else []),
+            points=points, teacher=teacher_section(assignment.name))
     extras = [e for e in (assignment.extra, "jupyter") if e]
     index = f" --extra-index-url {TORCH_CPU_INDEX}" if "torch" in assignment.requires else ""
     notebook = assignment.starter.name

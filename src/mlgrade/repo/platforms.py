@@ -67,17 +67,15 @@ Push as often as you like; the last run counts.
 {teacher}"""
 
 
-def learner_readme(assignment: Assignment, dest: Path, spec: str, points: float) -> list[Path]:
-    """Append the grading section to the starter's ``README.md`` in ``dest`` (``spec``: how the
-    workflow installs mlgrade) and keep ``.venv/`` out of commits; the files written."""
-    from mlgrade.deliver import teacher_section, with_extras
-
+def learner_readme(assignment: Assignment, dest: Path, *, install: str, points: float,
+                   teacher: str) -> list[Path]:
+    """Append the grading section to the starter's ``README.md`` in ``dest`` (``install``: the
+    pip requirement of mlgrade with the assignment's extra; ``teacher``: the lead's paragraph)
+    and keep ``.venv/`` out of commits; the files written."""
     readme = dest / "README.md"
     text = readme.read_text(encoding="utf-8") if readme.is_file() else f"# {assignment.title}\n"
-    extras = [assignment.extra] if assignment.extra else []
-    section = _GRADING_SECTION.format(
-        name=assignment.name, points=points, install=shlex.quote(with_extras(spec, extras)),
-        teacher=teacher_section(assignment.name))
+    section = _GRADING_SECTION.format(name=assignment.name, points=points,
+                                      install=shlex.quote(install), teacher=teacher)
     write_text_atomic(readme, text.rstrip("\n") + "\n" + section)
     ignore = dest / ".gitignore"
     kept = ignore.read_text(encoding="utf-8") if ignore.is_file() else ""
