@@ -49,6 +49,7 @@ def _steps(checkout: Path) -> list[dict[str, Any]]:
     return wf["jobs"]["run-autograding-tests"]["steps"]  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow  # builds the wheel the template carries
 def test_classroom_template_is_the_starter_repository_with_the_workflow_beside_its_ci(
         tmp_path: Path) -> None:
     """`classroom init capstone`: the starter repository as `mlgrade start` writes it (the
