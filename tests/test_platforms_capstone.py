@@ -71,7 +71,7 @@ def test_classroom_template_is_the_starter_repository_with_the_workflow_beside_i
     assert readme.startswith(own_readme.rstrip("\n") + "\n\n\n## Grading (GitHub Classroom)\n")
     section = readme[len(own_readme):]
     assert "mlgrade check capstone ." in section and "git push" in section
-    assert f"pip install '.github/mlgrade/{wheel_name()}[serving]'" in section
+    assert f'pip install ".github/mlgrade/{wheel_name()}[serving]"' in section  # as notebooks
     assert "gh secret set MLGRADE_SEED --org" in section
     assert "a secret set on this template repository is not copied to them" in " ".join(section.split())
     # the README's graded sections are the starter's: no heading of the section shadows one

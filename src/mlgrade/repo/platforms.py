@@ -14,7 +14,6 @@ among the submitted files.
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 from mlgrade.assignments import Assignment
@@ -46,7 +45,7 @@ Check your repository locally before you push:
 ```bash
 python3 -m venv .venv
 . .venv/bin/activate            # Windows: .venv\\Scripts\\activate
-pip install {install}
+pip install "{install}"
 mlgrade check {name} .
 ```
 
@@ -74,8 +73,8 @@ def learner_readme(assignment: Assignment, dest: Path, *, install: str, points: 
     and keep ``.venv/`` out of commits; the files written."""
     readme = dest / "README.md"
     text = readme.read_text(encoding="utf-8") if readme.is_file() else f"# {assignment.title}\n"
-    section = _GRADING_SECTION.format(name=assignment.name, points=points,
-                                      install=shlex.quote(install), teacher=teacher)
+    section = _GRADING_SECTION.format(name=assignment.name, points=points, install=install,
+                                      teacher=teacher)
     write_text_atomic(readme, text.rstrip("\n") + "\n" + section)
     ignore = dest / ".gitignore"
     kept = ignore.read_text(encoding="utf-8") if ignore.is_file() else ""
