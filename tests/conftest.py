@@ -92,6 +92,17 @@ def wheel_venv(built_dist: tuple[Path, Path], tmp_path_factory: pytest.TempPathF
     return fresh_venv(base_python(), tmp_path_factory.mktemp("venv") / "fresh", built_dist[0])
 
 
+@pytest.fixture(scope="session")
+def capstone_reference() -> GradeResult:
+    """The reference capstone repository (solutions/capstone, only read) graded once per session
+    in the real sandbox, for the tests that read its report in each format (mark them
+    ``xdist_group("capstone-reference")`` so that one worker grades it)."""
+    from mlgrade.repo.check import check_repository
+
+    a = assignment("capstone")
+    return check_repository(SOLUTIONS / "capstone", a, resolve_settings({}, a.limits)).result
+
+
 @pytest.fixture
 def grade(tmp_path: Path) -> Callable[..., GradeResult]:
     """``grade("month2", nb_or_path, seed=..., **settings)`` -> GradeResult (real kernel).

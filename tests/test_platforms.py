@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -51,10 +52,12 @@ def _workflow() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("fmt", list(Format), ids=str)
-def test_every_format_is_a_check_option(fmt: Format, tmp_path: Path) -> None:
-    # accepted by the option parser: the run gets as far as looking for the notebook
+@pytest.mark.parametrize("name", ["month2", "capstone"])
+def test_every_format_is_a_check_option(name: str, fmt: Format, tmp_path: Path) -> None:
+    # accepted by the option parser: the run gets as far as looking for the notebook (or the
+    # repository)
     missing = tmp_path / "absent.ipynb"
-    result = runner.invoke(app, ["check", "month2", str(missing), "--format", fmt.value])
+    result = runner.invoke(app, ["check", name, str(missing), "--format", fmt.value])
     assert result.exit_code == 2 and "absent.ipynb" in result.stderr
     assert "Invalid value" not in result.stderr and result.stdout == ""
 
@@ -134,8 +137,10 @@ def test_workflows_are_valid_github_actions_workflows(tmp_path: Path) -> None:
     check-jsonschema's vendored SchemaStore github-workflow schema (offline)."""
     tool = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent))
     assert tool is not None, "check-jsonschema comes with the dev extra"
-    files = [REPO / ".github" / "workflows" / "ci.yml"]
-    for month in (f"month{n}" for n in range(1, 7)):
+    # the capstone's starter carries the learner's own CI workflow (graded by its graders)
+    files = [REPO / ".github" / "workflows" / "ci.yml",
+             REPO / "assignments" / "capstone" / "starter" / ".github" / "workflows" / "ci.yml"]
+    for month in (*(f"month{n}" for n in range(1, 7)), "capstone"):
         dest = tmp_path / f"{month}.yml"
         made = runner.invoke(app, ["classroom", "workflow", month, "-o", str(dest)])
         assert made.exit_code == 0, made.stderr
@@ -208,14 +213,16 @@ def test_classroom_grading_step_runs_and_feeds_every_runner(tmp_path: Path) -> N
     assert missing.returncode == 2 and "month2.ipynb" in missing.stderr
 
 
-def _unpack_bundle(tmp_path: Path, wheel: Path | None = None) -> Path:
-    """The month-2 bundle unpacked as Gradescope does. Without ``wheel`` it installs a pinned
-    version (these tests never run setup.sh: run_autograder falls back to the mlgrade on PATH)."""
+def _unpack_bundle(tmp_path: Path, wheel: Path | None = None, assignment_name: str = "month2") -> Path:
+    """The bundle of ``assignment_name`` (month 2) unpacked as Gradescope does. Without ``wheel`` it installs
+    a pinned version (these tests never run setup.sh: run_autograder falls back to the mlgrade
+    on PATH)."""
     from mlgrade import __version__
+    from mlgrade.deliver import with_extras
 
     zip_path = tmp_path / "autograder.zip"
     how = ["--wheel", str(wheel)] if wheel else ["--install", f"mlgrade=={__version__}"]
-    result = runner.invoke(app, ["gradescope", "bundle", "month2", "-o", str(zip_path), *how])
+    result = runner.invoke(app, ["gradescope", "bundle", assignment_name, "-o", str(zip_path), *how])
     assert result.exit_code == 0, result.stderr
     root = tmp_path / "autograder"
     with zipfile.ZipFile(zip_path) as zf:
@@ -234,7 +241,9 @@ def _unpack_bundle(tmp_path: Path, wheel: Path | None = None) -> Path:
     if wheel is not None:  # the zip carries the wheel; only dependencies come from the index
         assert wheel.name in names and f'"$HERE/{wheel.name}"' in setup
     else:
-        assert f'-m pip install mlgrade=={__version__}' in setup
+        extra = get_assignment(default_assignments_dir(), assignment_name).extra
+        spec = with_extras(f"mlgrade=={__version__}", [extra] if extra else [])
+        assert f"-m pip install {shlex.quote(spec)}" in setup
     (root / "submission").mkdir()
     return root
 

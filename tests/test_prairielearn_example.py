@@ -13,6 +13,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ EXAMPLE = REPO / "examples" / "prairielearn"
 SCHEMAS = Path(__file__).parent / "platforms" / "prairielearn-schemas"
 GRADER = EXAMPLE / "serverFilesCourse" / "mlgrade"
 QUESTION = EXAMPLE / "questions" / "mlgrade-month3"
+CAPSTONE = EXAMPLE / "questions" / "mlgrade-capstone"  # a repository, uploaded as a .zip
+# question -> (assignment, the upload's name): what grade.py reads from the question's environment
+GRADED = {QUESTION: ("month3", "month3.ipynb"), CAPSTONE: ("capstone", "capstone.zip")}
 BIN = str(Path(sys.executable).parent)  # `python3` (with mlgrade) of this checkout's venv
 
 
@@ -107,8 +111,9 @@ def test_cross_references_resolve_as_prairielearn_syncs_them() -> None:
     assert len(uuids) == len(set(uuids)), "PrairieLearn needs a unique UUID per info file"
 
 
-def test_the_question_is_graded_externally_by_the_entrypoint_without_network() -> None:
-    info = _load(QUESTION / "info.json")
+@pytest.mark.parametrize("question", list(GRADED), ids=lambda q: q.name)
+def test_the_question_is_graded_externally_by_the_entrypoint_without_network(question: Path) -> None:
+    info = _load(question / "info.json")
     options = info["externalGradingOptions"]
     assert info["type"] == "v3" and info["gradingMethod"] == "External"
     assert options["enableNetworking"] is False
@@ -125,18 +130,25 @@ def test_the_question_is_graded_externally_by_the_entrypoint_without_network() -
     deadline = re.search(r"^DEFAULT_DEADLINE_S = ([0-9.]+)$",
                          (GRADER / "grade.py").read_text(encoding="utf-8"), re.M)
     assert deadline and float(deadline.group(1)) < options["timeout"]
-    # the learner uploads exactly the file the entrypoint grades
-    html = (QUESTION / "question.html").read_text(encoding="utf-8")
-    assert re.findall(r'<pl-file-upload file-names="([^"]*)"', html) == ["month3.ipynb"]
+    # the learner uploads exactly the file the entrypoint grades, for the assignment it names
+    assignment, upload = GRADED[question]
+    environment = options.get("environment", {})
+    assert environment.get("MLGRADE_PL_UPLOAD", "month3.ipynb") == upload
+    assert environment.get("MLGRADE_PL_ASSIGNMENT", "month3") == assignment
+    html = (question / "question.html").read_text(encoding="utf-8")
+    assert re.findall(r'<pl-file-upload file-names="([^"]*)"', html) == [upload]
     assert "<pl-external-grader-results>" in html
+    assert f"mlgrade check {assignment}" in html
 
 
-def test_the_assessment_awards_the_assignments_points() -> None:
-    total = get_assignment(default_assignments_dir(), "month3").total_points
-    assessment = _load(EXAMPLE / "courseInstances" / "Example" / "assessments" / "month3"
+@pytest.mark.parametrize("question", list(GRADED), ids=lambda q: q.name)
+def test_the_assessment_awards_the_assignments_points(question: Path) -> None:
+    assignment = GRADED[question][0]
+    total = get_assignment(default_assignments_dir(), assignment).total_points
+    assessment = _load(EXAMPLE / "courseInstances" / "Example" / "assessments" / assignment
                        / "infoAssessment.json")
-    (question,) = [q for zone in assessment["zones"] for q in zone["questions"]]
-    assert question["autoPoints"] == total == 16
+    (entry,) = [q for zone in assessment["zones"] for q in zone["questions"]]
+    assert entry["id"] == question.name and entry["autoPoints"] == total == 16
 
 
 def _dockerfile_env() -> dict[str, str]:
@@ -165,21 +177,23 @@ def test_the_image_installs_this_version_from_a_pinned_base_with_cpu_torch() -> 
 
 
 # -- the entrypoint, run for real ---------------------------------------------------------------
-def _grade_root(tmp_path: Path, upload: Path | bytes | None) -> Path:
+def _grade_root(tmp_path: Path, upload: Path | bytes | None, question: Path = QUESTION) -> Path:
     """A folder laid out as PrairieLearn's grading job (``/grade``): serverFilesCourse with the
-    question's entries, tests, student, data; no results folder (the entrypoint makes it)."""
+    question's entries, tests, student (the upload under the question's name), data; no results
+    folder (the entrypoint makes it)."""
+    name = GRADED[question][1]
     root = tmp_path / "grade"
     for sub in ("serverFilesCourse", "tests", "student", "data"):
         (root / sub).mkdir(parents=True)
-    for entry in _load(QUESTION / "info.json")["externalGradingOptions"]["serverFilesCourse"]:
+    for entry in _load(question / "info.json")["externalGradingOptions"]["serverFilesCourse"]:
         src, dest = EXAMPLE / "serverFilesCourse" / entry, root / "serverFilesCourse" / entry
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(src, dest) if src.is_dir() else shutil.copyfile(src, dest)
     (root / "data" / "data.json").write_text("{}", encoding="utf-8")
     if isinstance(upload, Path):
-        shutil.copyfile(upload, root / "student" / "month3.ipynb")
+        shutil.copyfile(upload, root / "student" / name)
     elif upload is not None:
-        (root / "student" / "month3.ipynb").write_bytes(upload)
+        (root / "student" / name).write_bytes(upload)
     return root
 
 
@@ -192,11 +206,15 @@ def _offline() -> list[str]:
     return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "offline"]
 
 
-def _run_entrypoint(root: Path, **extra: str) -> dict[str, Any]:
+def _run_entrypoint(root: Path, question: Path = QUESTION, **extra: str) -> dict[str, Any]:
     entrypoint = root / "serverFilesCourse" / "mlgrade" / "grade.py"
     entrypoint.chmod(entrypoint.stat().st_mode | stat.S_IXUSR)  # as PrairieLearn does
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLGRADE_", "GITHUB_"))}
     env.update(_dockerfile_env())
+    # the image's environment, then the question's (externalGradingOptions.environment)
+    env.update(_load(question / "info.json")["externalGradingOptions"].get("environment", {}))
+    if os.environ.get("MLGRADE_UID_BASE"):  # a developer's own sandbox uids (parallel sessions)
+        env["MLGRADE_UID_BASE"] = os.environ["MLGRADE_UID_BASE"]
     env.update(PATH=BIN + os.pathsep + env.get("PATH", ""), MLGRADE_GRADE_ROOT=str(root), **extra)
     done = subprocess.run([*_offline(), str(entrypoint)], cwd=root.parent, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -242,3 +260,28 @@ def test_entrypoint_reports_a_missing_upload_as_not_gradable(tmp_path: Path) -> 
     doc = _run_entrypoint(_grade_root(tmp_path, None))
     assert doc["gradable"] is False
     assert doc["message"] == "No month3.ipynb was submitted: upload your notebook under that name."
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_entrypoint_grades_the_reference_repository_zip_with_full_marks(tmp_path: Path) -> None:
+    """The capstone question: the reference repository uploaded as GitHub's "Download ZIP"
+    (one top folder) earns 1.0, graded in the image's settings (process tier, 1536 MiB)."""
+    archive = tmp_path / "capstone.zip"
+    reference = SOLUTIONS / "capstone"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(reference.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, f"churn-api-main/{path.relative_to(reference).as_posix()}")
+    doc = _run_entrypoint(_grade_root(tmp_path, archive, CAPSTONE), CAPSTONE)
+    assert doc["gradable"] is True and doc["score"] == 1.0, doc["message"]
+    assert len(doc["tests"]) == 13 and sum(t["max_points"] for t in doc["tests"]) == 16
+
+
+def test_entrypoint_reports_a_missing_or_broken_repository_as_not_gradable(tmp_path: Path) -> None:
+    doc = _run_entrypoint(_grade_root(tmp_path / "missing", None, CAPSTONE), CAPSTONE)
+    assert doc["gradable"] is False
+    assert doc["message"] == "No capstone.zip was submitted: upload a .zip of your repository under that name."
+    doc = _run_entrypoint(_grade_root(tmp_path / "broken", b"not a zip", CAPSTONE), CAPSTONE)
+    assert doc["gradable"] is False and doc["tests"] == []
+    assert doc["message"].startswith("Your file could not be graded: ") and "zip" in doc["message"]

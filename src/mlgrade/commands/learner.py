@@ -210,7 +210,8 @@ def _check_now(a: Assignment, root: Path, path: Path, settings: Settings,
                 raise NotebookInputError(
                     f"{path} does not look like {a.name}: it defines {other.name}'s names. "
                     f"This looks like {other.name}: run `mlgrade check {other.name} {path}`.")
-        label = path.name if questions is None else f"{path.name} ({', '.join(questions)})"
+        name = path.name or path.resolve().name  # `mlgrade check capstone .` in a checkout
+        label = name if questions is None else f"{name} ({', '.join(questions)})"
         # what a grader-side library writes to descriptors 1 and 2 goes nowhere: stdout is
         # the report's alone (sys.stderr still shows the progress)
         with native_output_silenced():

@@ -31,7 +31,8 @@ ConstraintsOpt = Annotated[str | None, typer.Option(
     "--constraints", help="Constraints file path or URL passed to pip with -c.",
     show_default=False)]
 NotebookOpt = Annotated[str | None, typer.Option(
-    "--notebook", help="File name of the learner's notebook (default: the starter's name).",
+    "--notebook", help="File name of the learner's notebook (default: the starter's name); "
+    "notebook assignments only: a repository assignment grades the whole repository.",
     show_default=False)]
 
 
@@ -77,7 +78,8 @@ def classroom_init_cmd(
     constraints: ConstraintsOpt = None,
     wheel: WheelOpt = None,
 ) -> None:
-    """Write a GitHub Classroom template repository: starter notebook, learner README, workflow, mlgrade wheel."""
+    """Write a GitHub Classroom template repository: starter notebook (or the starter repository
+    of a repository assignment), learner README, workflow, mlgrade wheel."""
     from mlgrade.assignments import get_assignment
     from mlgrade.deliver import classroom_template
 
@@ -100,7 +102,8 @@ def gradescope_bundle_cmd(
     constraints: ConstraintsOpt = None,
     wheel: WheelOpt = None,
 ) -> None:
-    """Build the Gradescope autograder zip (setup.sh, run_autograder, the mlgrade wheel)."""
+    """Build the Gradescope autograder zip (setup.sh, run_autograder, the mlgrade wheel); it
+    grades the submitted notebook, or the submitted repository of a repository assignment."""
     from mlgrade.assignments import get_assignment
     from mlgrade.deliver import gradescope_bundle
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""PrairieLearn external-grader entrypoint: grade /grade/student/month3.ipynb with mlgrade.
+"""PrairieLearn external-grader entrypoint: grade /grade/student/month3.ipynb with mlgrade (or
+the upload and assignment the question names, e.g. the capstone repository as capstone.zip).
 
 PrairieLearn copies this file to /grade/serverFilesCourse/mlgrade/grade.py (the question's
 ``externalGradingOptions.serverFilesCourse``), marks it executable and runs it in the image
@@ -20,6 +21,10 @@ Dockerfile). Only the standard library is used here, so a broken mlgrade install
 a results.json that says so.
 
 Environment (all optional):
+  MLGRADE_PL_ASSIGNMENT   the assignment to grade (default month3)
+  MLGRADE_PL_UPLOAD       the uploaded file under /grade/student (default month3.ipynb); a .zip
+                          is a repository assignment's repository (e.g. capstone.zip). A
+                          question sets both in externalGradingOptions.environment.
   MLGRADE_GRADE_ROOT      the grading folder (default /grade; mlgrade's tests use a temporary one)
   MLGRADE_GRADE_DEADLINE  seconds mlgrade may take before it is stopped (default 570, i.e. 30 s
                           under the question's 600 s timeout)
@@ -36,8 +41,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-ASSIGNMENT = "month3"
-NOTEBOOK = "month3.ipynb"
+ASSIGNMENT = os.environ.get("MLGRADE_PL_ASSIGNMENT") or "month3"
+UPLOAD = os.environ.get("MLGRADE_PL_UPLOAD") or "month3.ipynb"
+REPOSITORY = UPLOAD.endswith(".zip")  # a repository assignment: mlgrade reads the .zip itself
 DEFAULT_DEADLINE_S = 570.0
 STOP_GRACE_S = 20.0  # after SIGINT, how long mlgrade gets to stop its kernel before SIGKILL
 MESSAGE_LIMIT = 4000
@@ -79,15 +85,15 @@ def last_error(stderr: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def run_mlgrade(notebook: Path, results: Path, deadline: float) -> tuple[int | None, str]:
+def run_mlgrade(upload: Path, results: Path, deadline: float) -> tuple[int | None, str]:
     """Run ``mlgrade check``; returns (exit code or None when stopped at the deadline, stderr)."""
     # Run from the upload's folder, so that mlgrade's messages name the file as the learner
     # knows it ("month3.ipynb is not a notebook ..."), not by its path in the container.
-    command = [sys.executable, "-m", "mlgrade", "check", ASSIGNMENT, notebook.name,
+    command = [sys.executable, "-m", "mlgrade", "check", ASSIGNMENT, upload.name,
                "--format", "prairielearn", "--output", str(results.resolve())]
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as err:
         # Its own session: at the deadline the whole group is stopped, not this script.
-        process = subprocess.Popen(command, cwd=notebook.parent, stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(command, cwd=upload.parent, stdin=subprocess.DEVNULL,
                                    stdout=sys.stderr, stderr=err, start_new_session=True)
         code: int | None
         try:
@@ -116,13 +122,14 @@ def main() -> int:
     except ValueError:
         deadline = DEFAULT_DEADLINE_S
 
-    notebook = root / "student" / NOTEBOOK
-    if not notebook.is_file():
-        not_gradable(results, f"No {NOTEBOOK} was submitted: upload your notebook under that name.")
+    upload = root / "student" / UPLOAD
+    if not upload.is_file():
+        what = "a .zip of your repository" if REPOSITORY else "your notebook"
+        not_gradable(results, f"No {UPLOAD} was submitted: upload {what} under that name.")
         return 0
 
     try:
-        code, stderr = run_mlgrade(notebook, results, deadline)
+        code, stderr = run_mlgrade(upload, results, deadline)
     except OSError as exc:  # the interpreter or mlgrade cannot even start
         not_gradable(results, "The grader could not start; please tell your instructor "
                      f"({type(exc).__name__}: {exc}).")
@@ -130,9 +137,11 @@ def main() -> int:
 
     if code is None:
         results.unlink(missing_ok=True)
+        slow = ("your tests, your training script and your app's startup finish quickly"
+                if REPOSITORY else "every cell of your notebook finishes quickly when run "
+                "from the top")
         not_gradable(results, f"Grading did not finish within {deadline:g} seconds. Make sure "
-                     "every cell of your notebook finishes quickly when run from the top "
-                     "(no waiting for input, no endless loops), then submit again.", stderr)
+                     f"{slow} (no waiting for input, no endless loops), then submit again.", stderr)
     elif code in (0, 1) and mlgrade_result(results) is not None:
         pass  # graded: mlgrade's own result (1 only means points were lost)
     elif code == 2:  # mlgrade refused the file: the learner can fix it
