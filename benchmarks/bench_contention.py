@@ -3,12 +3,13 @@
     python benchmarks/bench_contention.py [-n 8] [--assignment month2] [--load 8]
                                           [--workers 2] [--check month3]
 
-Starts CPU burners until the machine's run queue holds about ``--load`` busy processes, then,
+Starts CPU burners so that, with the runs' own processes, about ``--load`` are busy; then,
 all at once: two ``mlgrade grade`` batches (``-n`` copies of the reference solution each,
 ``--workers`` each, their own gradebooks) and one ``mlgrade check`` of ``--check``'s reference
 solution. Each must exit 0, every submission must be recorded once at full marks, the check
 must give full marks, and afterwards no process runs under a sandbox uid and no uid lease is
-held. Prints each run's wall seconds and the load average before and after.
+held. Prints each run's wall seconds, the runnable tasks sampled while they ran, and the load
+average before and after.
 Exit status 1 when any of that does not hold.
 """
 
@@ -20,11 +21,14 @@ import multiprocessing
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +41,17 @@ def burn(stop: multiprocessing.synchronize.Event) -> None:
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+def sample_run_queue(started: dict[str, Any], queue: list[int]) -> None:
+    """Every half second while any run is alive: the machine's runnable tasks right now (the
+    load average's one-minute mean lags a run of a minute or two)."""
+    while any(proc.poll() is None for _, proc in started.values()):
+        with open("/proc/stat") as stat:
+            for line in stat:
+                if line.startswith("procs_running"):
+                    queue.append(int(line.split()[1]))
+        time.sleep(0.5)
 
 
 def lingering() -> list[str]:
@@ -105,10 +120,25 @@ def main() -> int:
         started = {name: (time.perf_counter(), subprocess.Popen(
             cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
             for name, cmd in runs.items()}
-        for name, (t0, proc) in started.items():
+        queue: list[int] = []
+        sampler = threading.Thread(target=sample_run_queue, args=(started, queue), daemon=True)
+        sampler.start()
+        finished: dict[str, tuple[str, str, float]] = {}
+
+        def wait(name: str, t0: float, proc: subprocess.Popen[str]) -> None:
             out, err = proc.communicate()
-            seconds = time.perf_counter() - t0
-            print(f"{name:<8} exit {proc.returncode}  {seconds:6.1f} s  {err.strip().splitlines()[-1][:100] if err.strip() else ''}")
+            finished[name] = (out, err, time.perf_counter() - t0)
+
+        waiters = [threading.Thread(target=wait, args=(name, t0, proc))
+                   for name, (t0, proc) in started.items()]
+        for waiter in waiters:
+            waiter.start()
+        for waiter in waiters:
+            waiter.join()
+        for name, (_, proc) in started.items():
+            out, err, seconds = finished[name]
+            last = err.strip().splitlines()[-1][:100] if err.strip() else ""
+            print(f"{name:<8} exit {proc.returncode}  {seconds:6.1f} s  {last}")
             if proc.returncode != 0:
                 problems.append(f"{name} exited {proc.returncode}: {err.strip()[-300:]}")
             elif name == "check":
@@ -118,6 +148,10 @@ def main() -> int:
         stop.set()
         for b in burners:
             b.join()
+        sampler.join()
+        if queue:
+            print(f"runnable tasks while the runs ran: mean {statistics.mean(queue):.1f}, "
+                  f"max {max(queue)} ({len(queue)} samples, /proc/stat procs_running)")
         print(f"after: {load()}")
         for batch in ("a", "b"):
             with sqlite3.connect(Path(tmp) / f"{batch}.db") as conn:
