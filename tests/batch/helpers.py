@@ -6,6 +6,7 @@ import math
 import os
 import shutil
 import sqlite3
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -141,3 +142,22 @@ def unrelated_solution() -> nbformat.NotebookNode:
     for marker, source in UNRELATED_CELLS.items():
         nb = replace_cell(nb, marker, source)
     return nb
+
+
+class MistakeRows(HTMLParser):
+    """The dashboard's "mistakes the group made" table: (test id, learner count, feedback links)
+    per row, in the page's order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[str, str, list[str]]] = []
+        self._table = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self._table = a.get("class") == "mistakes"
+        elif tag == "tr" and self._table and a.get("data-test"):
+            self.rows.append((str(a["data-test"]), str(a.get("data-count")), []))
+        elif tag == "a" and self._table and self.rows:
+            self.rows[-1][2].append(str(a["href"]))

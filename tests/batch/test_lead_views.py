@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from markdown_it import MarkdownIt
+from tests.batch.helpers import MistakeRows
 
 from mlgrade import results as r
 from mlgrade.batch.feedback import FeedbackFormat, write_feedback
@@ -228,7 +229,6 @@ def test_the_groups_mistakes_are_grouped_by_hint_in_the_report_and_the_dashboard
     """Learners who failed a test with the same hint (their own numbers aside) form one row:
     in `mlgrade report` (text and JSON) and in the dashboard, each name linking to feedback."""
     import json
-    from html.parser import HTMLParser
 
     db = tmp_path / "g.db"
     with Gradebook(db) as book:
@@ -250,22 +250,7 @@ def test_the_groups_mistakes_are_grouped_by_hint_in_the_report_and_the_dashboard
     site = tmp_path / "site" / "index.html"
     assert _cli("report", "--gradebook", str(db), "--html", str(site)).exit_code == 0
 
-    class Rows(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.rows: list[tuple[str, str, list[str]]] = []
-            self._table = False
-
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            a = dict(attrs)
-            if tag == "table":
-                self._table = a.get("class") == "mistakes"
-            elif tag == "tr" and self._table and a.get("data-test"):
-                self.rows.append((str(a["data-test"]), str(a["data-count"]), []))
-            elif tag == "a" and self._table and self.rows:
-                self.rows[-1][2].append(str(a["href"]))
-
-    parser = Rows()
+    parser = MistakeRows()
     parser.feed(site.read_text(encoding="utf-8"))
     assert parser.rows == [("test_a", "2", ["feedback/m/ann.html", "feedback/m/bob.html"]),
                            ("test_a", "1", ["feedback/m/cy.html"])]

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import subprocess
 import zipfile
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from _pytest.mark import ParameterSet
-from tests.batch.helpers import scores
+from tests.batch.helpers import MistakeRows, scores
 from tests.conftest import SOLUTIONS, assignment
 from tests.graders.mutation import assert_verdict
 from typer.testing import CliRunner
@@ -142,9 +141,9 @@ def test_grade_a_folder_of_repositories_into_the_gradebook(tmp_path: Path) -> No
     assert "test_readme_numbers_honest" in html or "held-out ROC-AUC the README claims" in html
     # the mistakes table links each repository's mistake to its learner's feedback page, which
     # the same command wrote beside the dashboard
-    rows = _MistakeRows()
+    rows = MistakeRows()
     rows.feed(html)
-    links = {test: set(hrefs) for test, hrefs in rows.rows if hrefs}
+    links = {test: set(hrefs) for test, _count, hrefs in rows.rows if hrefs}
     assert "feedback/capstone/dave.html" in links["test_readme_numbers_honest"]
     assert "feedback/capstone/erin.html" in links["test_own_tests_pass"]
     for learner in ("alice", "bob", "carol", "dave", "erin"):
@@ -156,24 +155,6 @@ def test_grade_a_folder_of_repositories_into_the_gradebook(tmp_path: Path) -> No
     mistakes = {(m["test_id"], learner) for m in rep["mistakes"] for learner in m["learners"]}
     assert {("test_readme_numbers_honest", "dave"), ("test_own_tests_pass", "erin")} <= mistakes
     assert not {learner for _, learner in mistakes} & {"alice", "bob"}
-
-
-class _MistakeRows(HTMLParser):
-    """The dashboard's mistakes table: (test id, feedback links) per row."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.rows: list[tuple[str, list[str]]] = []
-        self._table = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "table":
-            self._table = a.get("class") == "mistakes"
-        elif tag == "tr" and self._table and a.get("data-test"):
-            self.rows.append((str(a["data-test"]), []))
-        elif tag == "a" and self._table and self.rows:
-            self.rows[-1][1].append(str(a["href"]))
 
 
 @pytest.mark.mutation  # three gradings: CI's second tier
