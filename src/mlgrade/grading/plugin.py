@@ -68,6 +68,10 @@ class MlgradePlugin:
     # -- configuration and fixtures --------------------------------------------------------
     def pytest_configure(self, config: pytest.Config) -> None:
         config.addinivalue_line("markers", "points(value, question=None): points a grader test is worth")
+        # a failure's traceback without pytest's source excerpts (its terminal plugin, which
+        # owns --tb, is off): only a grader error's is ever shown (--debug), and pytest's own
+        # style re-parses the grader file for each failed test
+        config.option.tbstyle = "native"
 
     @pytest.fixture(scope="session")
     def nb(self) -> Notebook:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,8 +35,8 @@ def grader_args(graders: Path) -> list[str]:
         str(graders), "-c", str(_INI), "--rootdir", str(graders), "--confcutdir", str(graders),
         "--import-mode=importlib", "--assert=plain", "--capture=sys",
         "-p", "no:cacheprovider", "-p", "no:stepwise", "-p", "no:terminal", "-p", "no:logging",
-        # its end of session runs gc.collect() twice over everything the graders' libraries
-        # made (0.1 s and more per check) to report unraisable exceptions no one reads here
+        # its end of session runs gc.collect() over everything the graders' libraries made
+        # (0.1 s and more per check); _unraisable_recorded takes its place
         "-p", "no:unraisableexception",
         "-W", "ignore::DeprecationWarning", "--strict-markers",
     ]
@@ -117,8 +118,9 @@ def run_graders(graders: Path, notebook: Notebook | None, seed: int, job_dir: Pa
     # stdout may carry a machine format: keep pytest off it. stderr is left alone because this
     # runs in a thread beside the CLI's progress display, which writes there.
     left = notebook.remaining() if notebook is not None else None
+    unraisable: list[str] = []
     with (_isolated_pytest(graders), contextlib.redirect_stdout(sink), grading_deadline(left),
-          public_seed(seed == DEFAULT_SEED)):
+          public_seed(seed == DEFAULT_SEED), _unraisable_recorded(unraisable)):
         code = pytest.main(grader_args(graders), plugins=[plugin, selection])
     if plugin.interrupted:
         raise KeyboardInterrupt  # Ctrl-C during grading: pytest swallowed it, pass it on
@@ -131,7 +133,27 @@ def run_graders(graders: Path, notebook: Notebook | None, seed: int, job_dir: Pa
     elif code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         error = f"the grader run stopped ({pytest.ExitCode(code).name}): {sink.getvalue().strip()[-300:]}"
     return GraderRun(tuple(plugin.results), error,
-                     tuple(plugin.grader_errors) + tuple(plugin.collection_errors))
+                     tuple(plugin.grader_errors) + tuple(plugin.collection_errors)
+                     + tuple(unraisable))
+
+
+@contextlib.contextmanager
+def _unraisable_recorded(into: list[str]) -> Iterator[None]:
+    """While the graders run, an exception Python cannot raise (in a finalizer, say) is noted
+    in ``into`` (shown with --debug) instead of printed beside the report."""
+    previous = sys.unraisablehook
+
+    def note(unraisable: Any) -> None:
+        where = type(unraisable.object).__name__ if unraisable.object is not None else "?"
+        into.append(f"an exception Python could not raise, in {where}: "
+                    f"{getattr(unraisable.exc_type, '__name__', '?')}: "
+                    f"{str(unraisable.exc_value)[:200]}")
+
+    sys.unraisablehook = note
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 @dataclass(frozen=True)
