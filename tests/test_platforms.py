@@ -344,7 +344,7 @@ def test_classroom_template_steps_run_green(built_dist: tuple[Path, Path], wheel
         expr = reporter["env"][f"{runner_id.upper()}_RESULTS"]
         name = re.fullmatch(r"\$\{\{ steps\.grade\.outputs\.(\w+) \}\}", expr).group(1)  # type: ignore[union-attr]
         docs.append(_decode(outputs[name]))
-    assert all(d["status"] == "pass" and isinstance(d["max_score"], int) for d in docs)
+    assert all(d["status"] == "pass" and isinstance(d["max_score"], int) for d in docs), docs
     assert sum(t["score"] for d in docs for t in d["tests"]) == 16
     assert "**Score: 16 / 16**" in summary.read_text(encoding="utf-8")
 
