@@ -38,6 +38,11 @@ or ``MlflowClient`` a path in it directly; they use these helpers:
     arguments picklable, and its result plain data: None, bool, int, float, complex, str,
     bytes, list, tuple, dict, set, frozenset (datetime objects too); anything else fails.
 
+``IsolatedChild(preload=("mlflow",))`` then ``child.run(fn, *args, timeout, what)``
+    The same child, started ahead of need: it imports ``preload`` while the grader does other
+    work (e.g. waits for the notebook to run), then runs its one job as ``run_isolated`` does;
+    ``child.close()`` stops it if the job never comes.
+
 Example (month 6)::
 
     with tempfile.TemporaryDirectory() as tmp:
