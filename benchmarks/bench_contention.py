@@ -55,34 +55,24 @@ def sample_run_queue(started: dict[str, Any], queue: list[int]) -> None:
 
 
 def lingering() -> list[str]:
-    """Processes still running under a sandbox slot uid, and uid leases still held."""
-    from mlgrade.sandbox.slots import UID_BASE, UID_STRIDE, UID_TRIES, lock_dir
+    """Uid leases still held and processes still running under a leased sandbox uid (every
+    uid mlgrade ever leased here has a lock file; only MLGRADE_UID_BASE's uids are looked at)."""
+    import fcntl
 
-    ours = range(UID_BASE, UID_BASE + UID_STRIDE * UID_TRIES)  # MLGRADE_UID_BASE's uids only
+    from mlgrade.sandbox.slots import UID_BASE, UID_STRIDE, UID_TRIES, lock_dir, pids_of_uid
 
+    ours = range(UID_BASE, UID_BASE + UID_STRIDE * UID_TRIES)
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for lock in sorted(lock_dir().glob("uid-*.lock")):
+        uid = int(lock.stem.removeprefix("uid-"))
+        if uid not in ours:
             continue
-        try:
-            uid = (entry / "status").read_text().split("\nUid:\t", 1)[1].split("\t", 1)[0]
-        except (OSError, IndexError):
-            continue
-        if int(uid) in ours:
-            found.append(f"pid {entry.name} (uid {uid})")
-    try:
-        import fcntl
-
-        for lock in lock_dir().glob("uid-*.lock"):
-            if int(lock.stem.removeprefix("uid-")) not in ours:
-                continue
-            with open(lock, "ab") as handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    found.append(f"lease {lock.name} still held")
-    except OSError:
-        pass
+        with open(lock, "ab") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                found.append(f"lease {lock.name} still held")
+        found += [f"pid {pid} (uid {uid})" for pid in pids_of_uid(uid)]
     return found
 
 
