@@ -141,6 +141,10 @@ def _running(pid: int) -> bool:
         return False
 
 
+# the watch's own waiting line (a bare "watching" also matches paths under pytest's folders)
+WATCHING = "for changes (Ctrl-C to stop)"
+
+
 def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -166,14 +170,14 @@ def test_watch_rechecks_each_save_and_ctrl_c_leaves_no_kernel(tmp_path: Path) ->
             def reports() -> int:
                 return out.read_text().count("Score:")
 
-            assert _wait_for(lambda: reports() == 1 and "watching" in err.read_text(), 120)
+            assert _wait_for(lambda: reports() == 1 and WATCHING in err.read_text(), 120)
             # save 1: two writes in quick succession (an editor's temp write, then the real
             # one) are one change
             nb = nbformat.reads(starter.decode(), as_version=4)
             nbformat.write(replace_cell(nb, "prediction = None", "prediction = 0.0"), path)
             time.sleep(0.1)
             nbformat.write(replace_cell(nb, "prediction = None", "prediction = 1.7"), path)
-            assert _wait_for(lambda: reports() == 2 and err.read_text().count("watching") == 2, 120)
+            assert _wait_for(lambda: reports() == 2 and err.read_text().count(WATCHING) == 2, 120)
             assert out.read_text().split("Score:")[-1].startswith(" 1 / 1")
             # save 2: caught while its kernel runs, then Ctrl-C
             nbformat.write(replace_cell(nb, "prediction = None", "prediction = 2.0"), path)
@@ -194,7 +198,9 @@ def test_watch_rechecks_each_save_and_ctrl_c_leaves_no_kernel(tmp_path: Path) ->
 def test_ctrl_c_while_watching_between_checks_stops_quietly(tmp_path: Path) -> None:
     """Ctrl-C is --watch's documented way out: while it waits (no check running, no kernel),
     it ends the watch with exit 0 and no "interrupted" line. (A file that is not a notebook
-    yet, as mid-save, is a one-line error and the watch goes on: no kernel starts here.)"""
+    yet, as mid-save, is a one-line error and the watch goes on.) The signal waits for the
+    watch's own line: the error line names the path, and pytest's folder for this test has
+    "watching" in its name (Ctrl-C while that check shuts its early kernel down is 130)."""
     path = tmp_path / "month2.ipynb"
     path.write_text("not json yet {", encoding="utf-8")
     err = tmp_path / "err.txt"
@@ -203,7 +209,7 @@ def test_ctrl_c_while_watching_between_checks_stops_quietly(tmp_path: Path) -> N
                                  "--watch"], stdout=subprocess.DEVNULL, stderr=stderr,
                                 cwd=tmp_path, preexec_fn=default_signals)
         try:
-            assert _wait_for(lambda: "watching" in err.read_text(), 60)
+            assert _wait_for(lambda: WATCHING in err.read_text(), 60)
             proc.send_signal(signal.SIGINT)
             assert proc.wait(60) == 0
         finally:
