@@ -173,6 +173,73 @@ def test_ctrl_c_shuts_the_kernel_down(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("mlgrade-")]
 
 
+@pytest.mark.parametrize(("argv", "guessed"), [
+    (["check", "month2"], ("month2", None, "console")),
+    (["check", "month2", "nb.ipynb", "-f", "json", "-o", "r.json", "-q", "q1", "--question",
+      "q2"], ("month2", Path("nb.ipynb"), "json")),
+    (["check", "month2", "nb.ipynb", "--format", "gradescope"], ("month2", Path("nb.ipynb"),
+                                                                  "gradescope")),
+    (["check", "month2", "nb.ipynb", "--seed", "3"], None),  # settings: the command's to make
+    (["check", "month2", "nb.ipynb", "--watch"], None),
+    (["check", "month2", "nb.ipynb", "--format=json"], None),
+    (["check", "month2", "nb.ipynb", "-f"], None),
+    (["check", "month2", "nb.ipynb", "--help"], None),
+    (["check", "month2", "a.ipynb", "b.ipynb"], None),
+    (["check"], None),
+    (["--debug", "check", "month2"], None),
+    (["grade", "month2", "folder"], None),
+    ([], None),
+])
+def test_only_a_plain_check_command_line_is_guessed(argv: list[str], guessed: object) -> None:
+    from mlgrade.commands.early import parse
+
+    assert parse(argv) == guessed
+
+
+@pytest.mark.kernel
+def test_a_plain_check_starts_its_kernel_before_the_command_is_parsed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mlgrade check NAME NOTEBOOK` starts the kernel before the CLI parses the command
+    (mlgrade.commands.early) and the check takes that kernel: one kernel in all."""
+    import mlgrade.prestart as prestart
+    from mlgrade.commands import early
+
+    spawned: list[object] = []
+    spawn = prestart.PrestartedKernel.spawn
+
+    def counted(kernel: prestart.PrestartedKernel) -> None:
+        spawned.append(kernel)
+        spawn(kernel)
+
+    monkeypatch.setattr(prestart.PrestartedKernel, "spawn", counted)
+    nb = tmp_path / "month2.ipynb"
+    nb.write_bytes((SOLUTIONS / "month2.ipynb").read_bytes())
+    argv = ["check", "month2", str(nb), "-f", "json"]
+    try:
+        early.start_kernel(argv)
+        assert len(spawned) == 1  # before anything was parsed
+        result = runner.invoke(app, argv)
+    finally:
+        early.forget_kernel()
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["score"] == 15
+    assert len(spawned) == 1
+
+
+@pytest.mark.kernel
+def test_a_guessed_kernel_the_command_does_not_take_is_shut_down(tmp_path: Path) -> None:
+    """A plain-looking check whose command is refused (an unknown format) started a kernel
+    before parsing: it is shut down and its folder removed; the error is the usual line."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "mlgrade", "check", "month2",
+                           str(SOLUTIONS / "month2.ipynb"), "-f", "bogus"],
+                          env=env, capture_output=True, text=True, timeout=scaled(120))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    assert _kernels_under(tmp_path) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("mlgrade-")]
+
+
 def test_every_command_has_help_and_is_in_the_readme() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     commands = _command_paths(app)

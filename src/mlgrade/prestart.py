@@ -122,13 +122,17 @@ class PrestartedKernel:
 
 @contextlib.contextmanager
 def started_early(assignment: Assignment, settings: Settings,
-                  sandbox: Sandbox) -> Iterator[PrestartedKernel | None]:
-    """A kernel for the one submission a ``check`` is about to read: its process starts now
-    and boots while mlgrade reads the notebook and loads the rest of itself (None: it could
-    not start early, and the check starts one on demand, which reports the problem). What the
-    block leaves of it is shut down."""
-    standby = Standby()
-    standby.prepare(assignment, settings, sandbox)
+                  sandbox: Callable[[], Sandbox]) -> Iterator[PrestartedKernel | None]:
+    """A kernel for the one submission a ``check`` is about to read: the one :func:`guess`
+    started for exactly this assignment and these settings, or one whose process starts now
+    (in ``sandbox()``) and boots while mlgrade reads the notebook and loads the rest of itself
+    (None: it could not start early, and the check starts one on demand, which reports the
+    problem). What the block leaves of it is shut down."""
+    global _guessed
+    standby, _guessed = _guessed, Standby()
+    kept = standby.kept
+    if kept is None or not kept.fits(assignment, settings):
+        standby.prepare(assignment, settings, sandbox())  # a wrong guess is shut down first
     try:
         with standby.take(assignment, settings) as kernel:
             yield kernel
@@ -196,4 +200,21 @@ class Standby:
                 self._problem = exc
 
 
-__all__ = ["PrestartedKernel", "Standby", "started_early"]
+# the kernel `mlgrade check` started before its command line was fully parsed (see guess)
+_guessed = Standby()
+
+
+def guess(assignment: Assignment, settings: Settings, sandbox: Sandbox) -> None:
+    """Start the kernel a ``check`` of ``assignment`` with ``settings`` will want, before the
+    command is parsed and the rest of mlgrade loads (``mlgrade.commands.early``). The check
+    takes it through :func:`started_early` only if its own assignment and settings are these;
+    :func:`forget_guess` shuts down one nothing took."""
+    _guessed.prepare(assignment, settings, sandbox)
+
+
+def forget_guess() -> None:
+    """Shut down the guessed kernel if no check took it (a usage error, another command)."""
+    _guessed.close()
+
+
+__all__ = ["PrestartedKernel", "Standby", "forget_guess", "guess", "started_early"]

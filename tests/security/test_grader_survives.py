@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -36,6 +37,7 @@ from mlgrade.kernel_output import (
     MAX_MESSAGE_VALUES,
     OVERSIZED,
     FrameUnpacker,
+    _plain_display,
     bounded_unpack,
     clean_stream_text,
     values_outside_strings,
@@ -388,6 +390,34 @@ def test_stream_cleaning_matches_nbclient(text: str) -> None:
     from nbclient.client import _RGX_CARRIAGERETURN
 
     assert clean_stream_text(text) == _RGX_CARRIAGERETURN.sub("", text)
+
+
+@pytest.mark.parametrize(("content", "fast"), [
+    ({"data": {"application/x.mlgrade.result": "{}"}, "metadata": {}}, True),
+    ({"data": {"text/plain": "1", "text/html": "<b>1</b>"}, "metadata": {"a": {"b": [1]}}}, True),
+    ({"data": {"application/json": "x"}, "metadata": {}}, False),  # any JSON: nbclient's path
+    ({"data": {"text/plain": ["a", "b"]}, "metadata": {}}, False),  # lines: nbclient's path
+    ({"data": {"text/plain": 1}, "metadata": {}}, False),
+    ({"data": {"not a mime": "x"}, "metadata": {}}, False),
+    ({"data": {"text/plain": "x"}, "metadata": []}, False),
+    ({"data": {"text/plain": "x"}}, False),
+    ({"data": {}, "metadata": {}}, False),
+    ({"data": "text/plain", "metadata": {}}, False),
+    ("not a dict", False),
+])
+def test_grader_answers_skip_only_validation_they_would_pass(content: Any, fast: bool) -> None:
+    """A hidden cell's text-only display output is built without nbformat's schema check
+    (it costs as much as the call itself): only where that check passes and builds the same
+    node; anything else goes through nbclient's validating path unchanged."""
+    from nbformat.v4 import output_from_msg
+
+    msg = {"msg_type": "display_data", "header": {"msg_type": "display_data"},
+           "content": content}
+    built = _plain_display(msg)
+    assert (built is not None) == fast
+    if built is not None:
+        assert built == output_from_msg(msg)
+    assert _plain_display({**msg, "msg_type": "stream"}) is None
 
 
 def test_kernel_frames_are_bounded_before_they_are_parsed() -> None:

@@ -24,6 +24,7 @@ from mlgrade.render import Format
 
 if TYPE_CHECKING:
     from mlgrade.prestart import PrestartedKernel
+    from mlgrade.sandbox import Sandbox
 
 app = sub_app()
 
@@ -177,10 +178,14 @@ def _check_once(a: Assignment, root: Path, path: Path, settings: Settings,
     probe = probe_ahead(settings)  # bubblewrap's probe runs while the kernel's modules load
     from mlgrade.prestart import started_early
 
-    if probe is not None:
-        probe.join()
-    # the kernel boots while the rest of mlgrade loads and the notebook is read
-    with started_early(a, settings, choose_sandbox(settings)) as kernel:
+    def sandbox() -> Sandbox:
+        if probe is not None:
+            probe.join()
+        return choose_sandbox(settings)
+
+    # the kernel boots while the rest of mlgrade loads and the notebook is read (it may have
+    # started before the command line was parsed: mlgrade.commands.early)
+    with started_early(a, settings, sandbox) as kernel:
         return _check_now(a, root, path, settings, questions, format, output, save_executed,
                           keep_going, kernel)
 
