@@ -76,8 +76,8 @@ def start_kernel(argv: Sequence[str]) -> None:
         if probe is not None:
             probe.join()
         guess(a, settings, choose_sandbox(settings))
-    except Exception:  # noqa: BLE001 - a guess never fails a command: the check reports it
-        return
+    except Exception:  # noqa: BLE001 - a guess never fails a command: the check meets the
+        forget_kernel()  # problem itself; whatever started half-way is shut down
 
 
 def forget_kernel() -> None:
