@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_rgba
 
-from mlgrade.grading import LearnerFailure, Ref, Target, expect, expect_close, expect_type, points
+from mlgrade.grading import LearnerFailure, Ref, expect, expect_close, expect_type, points
 from mlgrade.grading.child import run_budgeted
 from mlgrade.grading.files import fresh_path, write_job_file
 from mlgrade.grading.images import MAX_PIXELS, decode_png, png_size

@@ -592,7 +592,7 @@ def test_top_features(nb, rng):
 
     ks = (5, d)  # k == the number of columns: every column, in order
     ranking, answers = overlapped(ranked, lambda: [nb.call("top_features", X, y, k) for k in ks])
-    for k, got in zip(ks, answers):
+    for k, got in zip(ks, answers, strict=True):
         expect(isinstance(got, list), "top_features(X, y, k) should return a list of ints (it "
                f"returned a {type(got).__name__}: e.g. `.tolist()` or `[int(i) for i in ...]`).")
         expect(len(got) == k, "top_features(X, y, k) should return k column indices.")
