@@ -179,10 +179,13 @@ def test_watch_rechecks_each_save_and_ctrl_c_leaves_no_kernel(tmp_path: Path) ->
             nbformat.write(replace_cell(nb, "prediction = None", "prediction = 1.7"), path)
             assert _wait_for(lambda: reports() == 2 and err.read_text().count(WATCHING) == 2, 120)
             assert out.read_text().split("Score:")[-1].startswith(" 1 / 1")
-            # save 2: caught while its kernel runs, then Ctrl-C
-            nbformat.write(replace_cell(nb, "prediction = None", "prediction = 2.0"), path)
+            # save 2: caught while its kernel runs (a slow cell: the check would otherwise be
+            # over before the signal lands, and Ctrl-C between checks is exit 0), then Ctrl-C
+            nbformat.write(replace_cell(nb, "prediction = None", "import time  # a slow cell\n"
+                                        "time.sleep(120)\nprediction = 2.0"), path)
             assert _wait_for(lambda: err.read_text().count("changed: checking again") == 2, 60)
-            assert _wait_for(lambda: "cell 1/9" in err.read_text().split("checking again")[-1], 60)
+            assert _wait_for(lambda: "a slow cell" in err.read_text().split("checking again")[-1],
+                             60)
             alive = _descendants(proc.pid)
             proc.send_signal(signal.SIGINT)
             assert proc.wait(60) == 130
