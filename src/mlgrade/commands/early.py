@@ -69,14 +69,12 @@ def start_kernel(argv: Sequence[str]) -> None:
         if a.is_repository or not path.is_file():
             return
         settings = resolve_settings({}, a.limits, official=False)
-        from mlgrade.sandbox import choose_sandbox, probe_ahead
+        from mlgrade.sandbox import sandbox_soon
 
-        probe = probe_ahead(settings)  # bubblewrap's probe runs while the kernel's modules load
+        sandbox = sandbox_soon(settings)  # bubblewrap's probe runs while the kernel's modules load
         from mlgrade.prestart import guess
 
-        if probe is not None:
-            probe.join()
-        guess(a, settings, choose_sandbox(settings))
+        guess(a, settings, sandbox())
     except Exception:  # noqa: BLE001 - a guess never fails a command: the check meets the
         forget_kernel()  # problem itself; whatever started half-way is shut down
 

@@ -24,7 +24,6 @@ from mlgrade.render import Format
 
 if TYPE_CHECKING:
     from mlgrade.prestart import PrestartedKernel
-    from mlgrade.sandbox import Sandbox
 
 app = sub_app()
 
@@ -173,15 +172,10 @@ def _check_once(a: Assignment, root: Path, path: Path, settings: Settings,
     if a.is_repository or not path.is_file():
         return _check_now(a, root, path, settings, questions, format, output, save_executed,
                           keep_going, None)
-    from mlgrade.sandbox import choose_sandbox, probe_ahead
+    from mlgrade.sandbox import sandbox_soon
 
-    probe = probe_ahead(settings)  # bubblewrap's probe runs while the kernel's modules load
+    sandbox = sandbox_soon(settings)  # bubblewrap's probe runs while the kernel's modules load
     from mlgrade.prestart import started_early
-
-    def sandbox() -> Sandbox:
-        if probe is not None:
-            probe.join()
-        return choose_sandbox(settings)
 
     # the kernel boots while the rest of mlgrade loads and the notebook is read (it may have
     # started before the command line was parsed: mlgrade.commands.early)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -124,14 +125,21 @@ HOW_TO = ("install bubblewrap (`sudo apt-get install -y bubblewrap`) and run mlg
           "`--isolation none` grades without a sandbox, stamped UNISOLATED")
 
 
-def probe_ahead(settings: Settings) -> threading.Thread | None:
-    """Start the probe :func:`choose_sandbox` will need (one bubblewrap run) in the background,
-    so that it overlaps other start-up work; join the thread before choosing."""
-    if settings.isolation == "none" or not sys.platform.startswith("linux"):
-        return None
-    thread = threading.Thread(target=namespaced_problem, name="mlgrade-probe", daemon=True)
-    thread.start()
-    return thread
+def sandbox_soon(settings: Settings) -> Callable[[], Sandbox]:
+    """:func:`choose_sandbox` for a learner's check, in two steps: the probe it needs (one
+    bubblewrap run) starts now in the background, so that it overlaps other start-up work;
+    calling the result waits for it and chooses."""
+    probe = None
+    if settings.isolation != "none" and sys.platform.startswith("linux"):
+        probe = threading.Thread(target=namespaced_problem, name="mlgrade-probe", daemon=True)
+        probe.start()
+
+    def choose() -> Sandbox:
+        if probe is not None:
+            probe.join()
+        return choose_sandbox(settings)
+
+    return choose
 
 
 def choose_sandbox(settings: Settings, purpose: str = "check", slot: int = 0) -> Sandbox:
@@ -166,5 +174,5 @@ def choose_sandbox(settings: Settings, purpose: str = "check", slot: int = 0) ->
 __all__ = [
     "FILE_SIZE_MB", "HOW_TO", "KernelLaunch", "NamespacedSandbox", "NoSandbox", "ProcessSandbox",
     "Sandbox", "UNISOLATED_NOTICE", "choose_sandbox", "ipykernel_argv", "kernel_env",
-    "kernel_python", "probe_ahead", "rlimit_argv",
+    "kernel_python", "rlimit_argv", "sandbox_soon",
 ]
