@@ -265,12 +265,17 @@ def test_build_models(models_claim, models_agree):
 
 # -- Q2 --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def grader_comparison(seed) -> Started[dict[str, float]]:
-    """The grader's own 5-fold CV of its own models on Q2's fresh rows (drawn from the secret
-    seed): it needs nothing from the notebook, so it starts while the notebook still runs
-    (see ``_head_start``); ``result()`` gives the scores."""
-    rng = np.random.default_rng([seed, 42])
-    X, y = interaction_data(300, rng)
+def comparison_rows(seed) -> tuple[np.ndarray, np.ndarray]:
+    """Q2's fresh rows, drawn from the secret seed."""
+    return interaction_data(300, np.random.default_rng([seed, 42]))
+
+
+@pytest.fixture(scope="module")
+def grader_comparison(comparison_rows) -> Started[dict[str, float]]:
+    """The grader's own 5-fold CV of its own models on Q2's fresh rows: it needs nothing from
+    the notebook, so it starts while the notebook still runs (see ``_head_start``);
+    ``result()`` gives the scores."""
+    X, y = comparison_rows
 
     def cross_validate() -> dict[str, float]:
         with single_threaded():
@@ -281,11 +286,10 @@ def grader_comparison(seed) -> Started[dict[str, float]]:
 
 
 @pytest.fixture(scope="module")
-def fresh_comparison(nb, seed, grader_comparison) -> tuple[Any, dict[str, float]]:
+def fresh_comparison(nb, comparison_rows, grader_comparison) -> tuple[Any, dict[str, float]]:
     """(the learner's compare_models answer or its failure, the grader's own CV) for the
-    grader's own models on one fresh dataset drawn from the secret seed."""
-    rng = np.random.default_rng([seed, 42])
-    X, y = interaction_data(300, rng)  # the rows of grader_comparison
+    grader's own models on Q2's fresh rows."""
+    X, y = comparison_rows
     try:
         got = nb.call("compare_models", GRADER_MODELS_EXPR, X, y, timeout=120)
     except AssertionError as exc:
